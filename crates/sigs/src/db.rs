@@ -1,0 +1,745 @@
+//! Parsing signature lines into a [`Database`] (not yet compiled).
+//!
+//! One bad line never stops a database from loading: it is recorded in the
+//! [`LoadReport`] with file, line and reason, and skipped. A line this engine
+//! cannot honour (PCRE, byte compare, macros, image hashes, icon groups) is
+//! recorded as unsupported and its whole signature is left out, never half-applied.
+
+use crate::error::{LineError, LoadReport};
+use crate::hex::{self, Node};
+use crate::offset::Offset;
+use crate::pattern::Modifiers;
+use md5::{Digest, Md5};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The ClamAV functionality level this engine evaluates signatures for
+/// (ClamAV 1.4's). Signatures whose `MinFL..MaxFL` range excludes it are skipped,
+/// as ClamAV skips them, and counted in [`LoadReport::flevel_skipped`].
+pub const FLEVEL: u32 = 216;
+
+/// Most subsignatures in one logical signature (ClamAV's limit).
+pub const MAX_SUBSIGS: usize = 64;
+
+/// Longest signature name accepted.
+pub const MAX_NAME: usize = 512;
+
+/// Interned signature names.
+#[derive(Debug, Default, Clone)]
+pub struct Names {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Names {
+    pub fn push(&mut self, name: &str) -> u32 {
+        self.text.push_str(name);
+        self.ends.push(self.text.len() as u32);
+        self.ends.len() as u32 - 1
+    }
+    pub fn get(&self, id: u32) -> &str {
+        let i = id as usize;
+        let end = self.ends[i] as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..end]
+    }
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+    pub fn bytes(&self) -> usize {
+        self.text.len() + self.ends.len() * 4
+    }
+}
+
+/// A file hash entry: `size == None` means any size (`*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HashEntry<const N: usize> {
+    pub size: Option<u32>,
+    pub hash: [u8; N],
+    pub name: u32,
+}
+
+/// Hash entries of the three digest kinds.
+#[derive(Debug, Default, Clone)]
+pub struct HashLists {
+    pub md5: Vec<HashEntry<16>>,
+    pub sha1: Vec<HashEntry<20>>,
+    pub sha256: Vec<HashEntry<32>>,
+}
+
+impl HashLists {
+    pub fn len(&self) -> usize {
+        self.md5.len() + self.sha1.len() + self.sha256.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An `.ndb` body signature.
+#[derive(Debug, Clone)]
+pub struct BodySig {
+    pub name: u32,
+    pub target: u8,
+    pub offset: Offset,
+    pub nodes: Vec<Node>,
+}
+
+/// Comparison in a logical expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    Gt,
+    Lt,
+}
+
+/// A logical expression, with ClamAV's grouping (the first top-level operator
+/// splits the expression; no precedence between `&` and `|`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expr {
+    /// Subsignature `id`, optionally with a count condition.
+    Sub { id: u8, cmp: Option<(Cmp, u32)> },
+    /// `l & r` / `l | r`, optionally as a block with count (and distinct-count) condition.
+    Op { and: bool, l: Box<Expr>, r: Box<Expr>, cmp: Option<(Cmp, u32, u32)> },
+}
+
+/// One subsignature of a logical signature.
+#[derive(Debug, Clone)]
+pub struct SubSig {
+    pub offset: Offset,
+    pub nodes: Vec<Node>,
+    pub mods: Modifiers,
+}
+
+/// Target description block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tdb {
+    pub target: u8,
+    pub file_size: Option<(u64, u64)>,
+    pub entry_point: Option<(u64, u64)>,
+    pub sections: Option<(u64, u64)>,
+    /// `Container:CL_TYPE_*`: the type of the containing file (`CL_TYPE_ANY`: not contained).
+    pub container: Option<String>,
+    /// `Intermediates:` chain of container types, top-down.
+    pub intermediates: Option<Vec<String>>,
+}
+
+/// An `.ldb` logical signature.
+#[derive(Debug, Clone)]
+pub struct LogicalSig {
+    pub name: u32,
+    pub tdb: Tdb,
+    pub expr: Expr,
+    pub subsigs: Vec<SubSig>,
+}
+
+/// Everything parsed from the loaded files, before compilation.
+#[derive(Debug, Default)]
+pub struct Database {
+    pub names: Names,
+    pub hashes: HashLists,
+    /// `.fp` / `.sfp` allow list: files with these hashes are never reported.
+    pub allow: HashLists,
+    pub bodies: Vec<BodySig>,
+    pub logicals: Vec<LogicalSig>,
+    /// `.ign2` entries: name → optional MD5 of the signature's database line.
+    pub ignore: HashMap<String, Vec<Option<[u8; 16]>>>,
+    /// Versions of loaded containers (`daily` → 27000).
+    pub versions: Vec<(String, u32)>,
+    pub report: LoadReport,
+}
+
+fn hexdigest<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let b = s.as_bytes();
+    if b.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for i in 0..N {
+        let h = (b[2 * i] as char).to_digit(16)?;
+        let l = (b[2 * i + 1] as char).to_digit(16)?;
+        out[i] = (h * 16 + l) as u8;
+    }
+    Some(out)
+}
+
+fn parse_flevel(min: Option<&str>, max: Option<&str>) -> Result<bool, LineError> {
+    let num = |s: &str| s.parse::<u32>().map_err(|_| LineError::syntax(format!("invalid functionality level '{s}'")));
+    if let Some(m) = min.filter(|s| !s.is_empty()) {
+        if num(m)? > FLEVEL {
+            return Ok(false);
+        }
+    }
+    if let Some(m) = max.filter(|s| !s.is_empty()) {
+        if num(m)? < FLEVEL {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn check_name(name: &str) -> Result<(), LineError> {
+    if name.is_empty() {
+        return Err(LineError::syntax("empty signature name"));
+    }
+    if name.len() > MAX_NAME {
+        return Err(LineError::syntax("signature name too long"));
+    }
+    if name.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        return Err(LineError::syntax("signature name contains whitespace or control characters"));
+    }
+    Ok(())
+}
+
+/// What a line produced.
+enum Parsed {
+    Added,
+    Skipped,
+}
+
+/// Kinds of database files, by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Hdb,
+    Hsb,
+    Fp,
+    Sfp,
+    Ndb,
+    Ldb,
+    Ign2,
+    Ign,
+    Cvd,
+    Cld,
+    /// Known ClamAV database kinds this engine does not use yet (counted, reported).
+    Unsupported(&'static str),
+    /// PUA variants (`.hdu`, `.ndu`, ...), not loaded by default (as clamscan).
+    Pua,
+    /// Files in a database directory that hold no signatures (`.info`, `.cfg`, ...).
+    Other,
+}
+
+impl DbKind {
+    pub fn from_path(path: &Path) -> Option<DbKind> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "hdb" => DbKind::Hdb,
+            "hsb" => DbKind::Hsb,
+            "fp" => DbKind::Fp,
+            "sfp" => DbKind::Sfp,
+            "ndb" => DbKind::Ndb,
+            "ldb" => DbKind::Ldb,
+            "ign2" => DbKind::Ign2,
+            "ign" => DbKind::Ign,
+            "cvd" | "cud" => DbKind::Cvd,
+            "cld" => DbKind::Cld,
+            "mdb" | "msb" => DbKind::Unsupported("PE section hashes"),
+            "imp" => DbKind::Unsupported("PE import table hashes"),
+            "db" => DbKind::Unsupported("old-style body signatures"),
+            "cdb" => DbKind::Unsupported("container metadata signatures"),
+            "cbc" => DbKind::Unsupported("bytecode signatures"),
+            "pdb" | "gdb" | "wdb" => DbKind::Unsupported("phishing URL signatures"),
+            "idb" => DbKind::Unsupported("icon signatures"),
+            "crb" => DbKind::Unsupported("Authenticode rules"),
+            "yar" | "yara" => DbKind::Unsupported("YARA rules (use the YARA engine)"),
+            "ftm" => DbKind::Unsupported("file type magic (the built-in table is used)"),
+            "hdu" | "hsu" | "ndu" | "ldu" | "mdu" | "msu" => DbKind::Pua,
+            "info" | "cfg" | "sign" | "cat" | "crl" | "ign3" => DbKind::Other,
+            _ => return None,
+        })
+    }
+}
+
+impl Database {
+    pub fn new() -> Database {
+        Database::default()
+    }
+
+    fn ignored(&self, name: &str, line: &str) -> bool {
+        if self.ignore.is_empty() {
+            return false;
+        }
+        match self.ignore.get(name) {
+            None => false,
+            Some(list) => list.iter().any(|e| match e {
+                None => true,
+                Some(md5) => Md5::digest(line.as_bytes()).as_slice() == md5,
+            }),
+        }
+    }
+
+    /// Loads the lines of one database text. `file` names it in problems.
+    pub fn load_text(&mut self, file: &Path, kind: DbKind, text: &[u8]) {
+        self.report.files += 1;
+        if let DbKind::Unsupported(what) = kind {
+            let n = text.split(|&b| b == b'\n').filter(|l| !l.is_empty() && !l.starts_with(b"#")).count();
+            if n > 0 {
+                self.report.problem(file, 0, LineError::unsupported(format!("{n} {what} not used")));
+            }
+            return;
+        }
+        for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            if raw.is_empty() || raw.starts_with(b"#") {
+                continue;
+            }
+            let line = match std::str::from_utf8(raw) {
+                Ok(l) => l,
+                Err(_) => {
+                    self.report.problem(file, i + 1, LineError::syntax("line is not valid UTF-8"));
+                    continue;
+                }
+            };
+            let r = match kind {
+                DbKind::Hdb | DbKind::Hsb => self.hash_line(line, false),
+                DbKind::Fp | DbKind::Sfp => self.hash_line(line, true),
+                DbKind::Ndb => self.ndb_line(line),
+                DbKind::Ldb => self.ldb_line(line),
+                DbKind::Ign2 | DbKind::Ign => self.ign_line(line, kind == DbKind::Ign),
+                _ => Ok(Parsed::Skipped),
+            };
+            if let Err(e) = r {
+                self.report.problem(file, i + 1, e);
+            }
+        }
+    }
+
+    fn ign_line(&mut self, line: &str, old: bool) -> Result<Parsed, LineError> {
+        let parts: Vec<&str> = line.split(':').collect();
+        let (name, md5) = match (old, parts.as_slice()) {
+            (false, [n]) => (*n, None),
+            (false, [n, h]) => (*n, Some(hexdigest::<16>(h).ok_or_else(|| LineError::syntax("invalid MD5 in ignore entry"))?)),
+            // Old `.ign`: db:line:name
+            (true, [_, _, n]) => (*n, None),
+            (_, [_, _, n]) => (*n, None),
+            _ => return Err(LineError::syntax("expected Name or Name:MD5")),
+        };
+        check_name(name)?;
+        self.ignore.entry(name.to_string()).or_default().push(md5);
+        self.report.ignored_names += 1;
+        Ok(Parsed::Added)
+    }
+
+    fn hash_line(&mut self, line: &str, allow: bool) -> Result<Parsed, LineError> {
+        let mut it = line.split(':');
+        let (Some(hash), Some(size), Some(name)) = (it.next(), it.next(), it.next()) else {
+            return Err(LineError::syntax("expected Hash:Size:Name"));
+        };
+        let minfl = it.next();
+        let maxfl = it.next();
+        if it.next().is_some() {
+            return Err(LineError::syntax("too many fields"));
+        }
+        check_name(name)?;
+        let size = if size == "*" {
+            None
+        } else {
+            Some(size.parse::<u32>().map_err(|_| LineError::syntax(format!("invalid size '{size}'")))?)
+        };
+        if !parse_flevel(minfl, maxfl)? {
+            self.report.flevel_skipped += 1;
+            return Ok(Parsed::Skipped);
+        }
+        if !allow && self.ignored(name, line) {
+            self.report.ignored_sigs += 1;
+            return Ok(Parsed::Skipped);
+        }
+        let lists = if allow { &mut self.allow } else { &mut self.hashes };
+        let bad = || LineError::syntax(format!("invalid hash '{hash}' (need 32, 40 or 64 hex digits)"));
+        match hash.len() {
+            32 => {
+                let h = hexdigest::<16>(hash).ok_or_else(bad)?;
+                let name = self.names.push(name);
+                lists.md5.push(HashEntry { size, hash: h, name });
+            }
+            40 => {
+                let h = hexdigest::<20>(hash).ok_or_else(bad)?;
+                let name = self.names.push(name);
+                lists.sha1.push(HashEntry { size, hash: h, name });
+            }
+            64 => {
+                let h = hexdigest::<32>(hash).ok_or_else(bad)?;
+                let name = self.names.push(name);
+                lists.sha256.push(HashEntry { size, hash: h, name });
+            }
+            _ => return Err(bad()),
+        }
+        if allow {
+            self.report.allow_list += 1;
+        } else {
+            self.report.hash_sigs += 1;
+        }
+        Ok(Parsed::Added)
+    }
+
+    fn ndb_line(&mut self, line: &str) -> Result<Parsed, LineError> {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 4 || f.len() > 6 {
+            return Err(LineError::syntax("expected Name:TargetType:Offset:HexSignature[:MinFL[:MaxFL]]"));
+        }
+        check_name(f[0])?;
+        let target = parse_target(f[1])?;
+        let offset = Offset::parse(f[2])?;
+        if offset.needs_exe() && !matches!(target, 1 | 6 | 9) {
+            return Err(LineError::syntax("EP/section offsets need target type 1, 6 or 9"));
+        }
+        let nodes = hex::parse(f[3])?;
+        if !parse_flevel(f.get(4).copied(), f.get(5).copied())? {
+            self.report.flevel_skipped += 1;
+            return Ok(Parsed::Skipped);
+        }
+        if self.ignored(f[0], line) {
+            self.report.ignored_sigs += 1;
+            return Ok(Parsed::Skipped);
+        }
+        let name = self.names.push(f[0]);
+        self.bodies.push(BodySig { name, target, offset, nodes });
+        self.report.body_sigs += 1;
+        Ok(Parsed::Added)
+    }
+
+    fn ldb_line(&mut self, line: &str) -> Result<Parsed, LineError> {
+        let f: Vec<&str> = line.split(';').collect();
+        if f.len() < 4 {
+            return Err(LineError::syntax("expected Name;TargetDescriptionBlock;LogicalExpression;Subsig0[;Subsig1...]"));
+        }
+        check_name(f[0])?;
+        let (tdb, flevel_ok) = parse_tdb(f[1])?;
+        let nsub = f.len() - 3;
+        if nsub > MAX_SUBSIGS {
+            return Err(LineError::syntax(format!("more than {MAX_SUBSIGS} subsignatures")));
+        }
+        let expr = parse_expr(f[2])?;
+        let max_id = expr_max_id(&expr);
+        if max_id as usize >= nsub {
+            return Err(LineError::syntax(format!("expression names subsignature {max_id} but only {nsub} exist")));
+        }
+        let mut subsigs = Vec::with_capacity(nsub);
+        for (k, s) in f[3..].iter().enumerate() {
+            subsigs.push(parse_subsig(s, tdb.target).map_err(|e| match e {
+                LineError::Syntax(m) => LineError::Syntax(format!("subsignature {k}: {m}")),
+                LineError::Unsupported(m) => LineError::Unsupported(format!("subsignature {k}: {m}")),
+            })?);
+        }
+        if !flevel_ok {
+            self.report.flevel_skipped += 1;
+            return Ok(Parsed::Skipped);
+        }
+        if self.ignored(f[0], line) {
+            self.report.ignored_sigs += 1;
+            return Ok(Parsed::Skipped);
+        }
+        let name = self.names.push(f[0]);
+        self.logicals.push(LogicalSig { name, tdb, expr, subsigs });
+        self.report.logical_sigs += 1;
+        Ok(Parsed::Added)
+    }
+}
+
+fn parse_target(s: &str) -> Result<u8, LineError> {
+    match s.parse::<u8>() {
+        Ok(t) if t <= 14 => Ok(t),
+        _ => Err(LineError::syntax(format!("invalid target type '{s}'"))),
+    }
+}
+
+fn parse_range(s: &str) -> Result<(u64, u64), LineError> {
+    let bad = || LineError::syntax(format!("invalid range '{s}'"));
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (a, b),
+        None => (s, s),
+    };
+    let a = a.parse::<u64>().map_err(|_| bad())?;
+    let b = b.parse::<u64>().map_err(|_| bad())?;
+    if a > b {
+        return Err(bad());
+    }
+    Ok((a, b))
+}
+
+/// Parses a target description block; the bool says whether `Engine` admits this engine.
+fn parse_tdb(s: &str) -> Result<(Tdb, bool), LineError> {
+    let mut tdb = Tdb::default();
+    let mut target = None;
+    let mut flevel_ok = true;
+    for (i, kv) in s.split(',').enumerate() {
+        let (k, v) = kv.split_once(':').ok_or_else(|| LineError::syntax(format!("TDB entry '{kv}' has no value")))?;
+        match k {
+            "Engine" => {
+                if i != 0 {
+                    return Err(LineError::syntax("Engine must be the first TDB keyword"));
+                }
+                let (lo, hi) = parse_range(v)?;
+                flevel_ok = lo <= FLEVEL as u64 && FLEVEL as u64 <= hi;
+            }
+            "Target" => target = Some(parse_target(v)?),
+            "FileSize" => tdb.file_size = Some(parse_range(v)?),
+            "EntryPoint" => tdb.entry_point = Some(parse_range(v)?),
+            "NumberOfSections" => tdb.sections = Some(parse_range(v)?),
+            "Container" => {
+                if !v.starts_with("CL_TYPE_") {
+                    return Err(LineError::syntax(format!("invalid container type '{v}'")));
+                }
+                tdb.container = Some(v.to_string());
+            }
+            "Intermediates" => {
+                let chain: Vec<String> = v.split('>').map(str::to_string).collect();
+                if chain.is_empty() || chain.len() > 16 || chain.iter().any(|t| !t.starts_with("CL_TYPE_")) {
+                    return Err(LineError::syntax(format!("invalid Intermediates '{v}'")));
+                }
+                tdb.intermediates = Some(chain);
+            }
+            "IconGroup1" | "IconGroup2" => return Err(LineError::unsupported("icon group matching")),
+            "HandlerType" => return Err(LineError::unsupported("HandlerType (rescan as another type)")),
+            _ => return Err(LineError::syntax(format!("unknown TDB keyword '{k}'"))),
+        }
+    }
+    tdb.target = target.ok_or_else(|| LineError::syntax("TDB has no Target"))?;
+    Ok((tdb, flevel_ok))
+}
+
+fn parse_subsig(s: &str, target: u8) -> Result<SubSig, LineError> {
+    if s.is_empty() {
+        return Err(LineError::syntax("empty subsignature"));
+    }
+    if s.starts_with("${") || s.contains('$') {
+        return Err(LineError::unsupported("macro subsignatures"));
+    }
+    if s.starts_with("fuzzy_img#") {
+        return Err(LineError::unsupported("image fuzzy hash subsignatures"));
+    }
+    if s.contains('/') {
+        return Err(LineError::unsupported("PCRE subsignatures"));
+    }
+    if s.contains('#') {
+        return Err(LineError::unsupported("byte compare subsignatures"));
+    }
+    let (body, mods) = match s.split_once("::") {
+        Some((b, m)) => (b, Modifiers::parse(m)?),
+        None => (s, Modifiers::default()),
+    };
+    let (offset, hexsig) = match body.split_once(':') {
+        Some((o, h)) => (Offset::parse(o)?, h),
+        None => (Offset::ANY, body),
+    };
+    if offset.needs_exe() && !matches!(target, 1 | 6 | 9) {
+        return Err(LineError::syntax("EP/section offsets need target type 1, 6 or 9"));
+    }
+    let nodes = hex::parse(hexsig)?;
+    Ok(SubSig { offset, nodes, mods })
+}
+
+/// Most nesting in a logical expression.
+pub const MAX_EXPR_DEPTH: usize = 64;
+
+/// Parses a logical expression. Never panics; depth bounded by [`MAX_EXPR_DEPTH`].
+pub fn parse_expr(s: &str) -> Result<Expr, LineError> {
+    let b = s.as_bytes();
+    let (e, used) = expr_at(b, 0, 0)?;
+    if used != b.len() {
+        return Err(LineError::syntax(format!("unexpected '{}' in logical expression", b[used] as char)));
+    }
+    Ok(e)
+}
+
+fn expr_at(b: &[u8], i: usize, depth: usize) -> Result<(Expr, usize), LineError> {
+    if depth > MAX_EXPR_DEPTH {
+        return Err(LineError::syntax("logical expression nested too deeply"));
+    }
+    let (l, i) = term_at(b, i, depth)?;
+    match b.get(i) {
+        Some(&c @ (b'&' | b'|')) => {
+            let (r, j) = expr_at(b, i + 1, depth + 1)?;
+            Ok((Expr::Op { and: c == b'&', l: Box::new(l), r: Box::new(r), cmp: None }, j))
+        }
+        _ => Ok((l, i)),
+    }
+}
+
+fn number_at(b: &[u8], mut i: usize) -> Result<(u32, usize), LineError> {
+    let s = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    if s == i {
+        return Err(LineError::syntax("number expected in logical expression"));
+    }
+    let n = std::str::from_utf8(&b[s..i]).ok().and_then(|t| t.parse().ok()).ok_or_else(|| LineError::syntax("number too large"))?;
+    Ok((n, i))
+}
+
+fn cmp_at(b: &[u8], i: usize) -> Result<(Option<(Cmp, u32, Option<u32>)>, usize), LineError> {
+    let c = match b.get(i) {
+        Some(b'=') => Cmp::Eq,
+        Some(b'>') => Cmp::Gt,
+        Some(b'<') => Cmp::Lt,
+        _ => return Ok((None, i)),
+    };
+    let (x, mut j) = number_at(b, i + 1)?;
+    let mut y = None;
+    if b.get(j) == Some(&b',') {
+        let (v, k) = number_at(b, j + 1)?;
+        y = Some(v);
+        j = k;
+    }
+    Ok((Some((c, x, y)), j))
+}
+
+fn term_at(b: &[u8], i: usize, depth: usize) -> Result<(Expr, usize), LineError> {
+    match b.get(i) {
+        Some(b'(') => {
+            let (inner, j) = expr_at(b, i + 1, depth + 1)?;
+            if b.get(j) != Some(&b')') {
+                return Err(LineError::syntax("missing ')' in logical expression"));
+            }
+            let (cmp, k) = cmp_at(b, j + 1)?;
+            let e = match (inner, cmp) {
+                (e, None) => e,
+                (Expr::Op { and, l, r, .. }, Some((c, x, y))) => Expr::Op { and, l, r, cmp: Some((c, x, y.unwrap_or(0))) },
+                (Expr::Sub { id, cmp: None }, Some((c, x, _))) => Expr::Sub { id, cmp: Some((c, x)) },
+                (Expr::Sub { .. }, Some(_)) => return Err(LineError::syntax("two counts on one subsignature")),
+            };
+            Ok((e, k))
+        }
+        Some(c) if c.is_ascii_digit() => {
+            let (id, j) = number_at(b, i)?;
+            if id as usize >= MAX_SUBSIGS {
+                return Err(LineError::syntax(format!("subsignature index {id} out of range")));
+            }
+            let (cmp, k) = cmp_at(b, j)?;
+            Ok((Expr::Sub { id: id as u8, cmp: cmp.map(|(c, x, _)| (c, x)) }, k))
+        }
+        _ => Err(LineError::syntax("subsignature index or '(' expected in logical expression")),
+    }
+}
+
+fn expr_max_id(e: &Expr) -> u8 {
+    match e {
+        Expr::Sub { id, .. } => *id,
+        Expr::Op { l, r, .. } => expr_max_id(l).max(expr_max_id(r)),
+    }
+}
+
+/// Evaluates an expression over per-subsignature match counts, exactly as ClamAV
+/// does (`cli_ac_chklsig`): returns (true?, total count, bitmask of matched ids).
+pub fn eval(e: &Expr, counts: &[u32]) -> (bool, u64, u64) {
+    match e {
+        Expr::Sub { id, cmp } => {
+            let v = counts.get(*id as usize).copied().unwrap_or(0);
+            let ok = match cmp {
+                None => v > 0,
+                Some((Cmp::Eq, x)) => v == *x,
+                Some((Cmp::Gt, x)) => v > *x,
+                Some((Cmp::Lt, x)) => v < *x,
+            };
+            if ok {
+                (true, v as u64, 1u64 << id)
+            } else {
+                (false, 0, 0)
+            }
+        }
+        Expr::Op { and, l, r, cmp } => {
+            let (lv, lc, li) = eval(l, counts);
+            let (rv, rc, ri) = eval(r, counts);
+            let ok = if *and { lv && rv } else { lv || rv };
+            let Some((c, x, y)) = cmp else {
+                return if ok { (true, lc + rc, li | ri) } else { (false, 0, 0) };
+            };
+            let (tc, ti) = if ok { (lc + rc, li | ri) } else { (0, 0) };
+            let pass = match c {
+                Cmp::Eq => tc == *x as u64,
+                Cmp::Gt => tc > *x as u64,
+                Cmp::Lt => tc < *x as u64,
+            };
+            if !pass || (*y > 0 && ti.count_ones() < *y) {
+                return (false, 0, 0);
+            }
+            (true, tc, ti)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn load(kind: DbKind, text: &str) -> Database {
+        let mut db = Database::new();
+        db.load_text(&PathBuf::from("t"), kind, text.as_bytes());
+        db
+    }
+
+    #[test]
+    fn hash_lines() {
+        let db = load(
+            DbKind::Hdb,
+            "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test\n\
+             44d88612fea8a8f36de82e1278abb02f:*:Eicar-Any:73\n\
+             3395856ce81f2b7382dee72602f798b642f14140:68:Sha1\n\
+             275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f:68:Sha256\n\
+             bad:68:X\n\
+             44d88612fea8a8f36de82e1278abb02f:68:Future:999\n",
+        );
+        assert_eq!(db.hashes.md5.len(), 2);
+        assert_eq!(db.hashes.md5[1].size, None);
+        assert_eq!(db.hashes.sha1.len(), 1);
+        assert_eq!(db.hashes.sha256.len(), 1);
+        assert_eq!(db.report.invalid(), 1);
+        assert_eq!(db.report.problems[0].line, 5);
+        assert_eq!(db.report.flevel_skipped, 1);
+    }
+
+    #[test]
+    fn ignore_lists_apply_with_and_without_md5() {
+        let mut db = Database::new();
+        let line = "Sig.B:0:*:41424344";
+        let md5 = Md5::digest(line.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>();
+        db.load_text(&PathBuf::from("x.ign2"), DbKind::Ign2, format!("Sig.A\nSig.B:{md5}\nSig.C:00000000000000000000000000000000\n").as_bytes());
+        db.load_text(&PathBuf::from("x.ndb"), DbKind::Ndb, format!("Sig.A:0:*:41424344\n{line}\nSig.C:0:*:41424344\nSig.D:0:*:41424344\n").as_bytes());
+        let names: Vec<&str> = db.bodies.iter().map(|b| db.names.get(b.name)).collect();
+        assert_eq!(names, vec!["Sig.C", "Sig.D"]);
+        assert_eq!(db.report.ignored_sigs, 2);
+    }
+
+    #[test]
+    fn ldb_lines() {
+        let db = load(
+            DbKind::Ldb,
+            "A;Engine:81-255,Target:0;0&1;41414141::i;424242424242::wa\n\
+             B;Target:1,FileSize:10-20;(0|1)>2,1;EP+0:4d5a;S1+4,3:9090\n\
+             C;Engine:81-255,Target:0;0&1;41414141;0/abc/\n\
+             D;Target:0;0&2;41414141;42424242\n\
+             E;Engine:300-400,Target:0;0;41414141\n",
+        );
+        assert_eq!(db.logicals.len(), 2);
+        assert!(db.logicals[0].subsigs[1].mods.wide && db.logicals[0].subsigs[1].mods.ascii);
+        assert_eq!(db.logicals[1].tdb.file_size, Some((10, 20)));
+        assert_eq!(db.report.unsupported(), 1);
+        assert_eq!(db.report.invalid(), 1);
+        assert_eq!(db.report.flevel_skipped, 1);
+    }
+
+    #[test]
+    fn expressions_group_like_clamav() {
+        let e = parse_expr("0&1|2").unwrap();
+        // The first top-level operator splits: 0 & (1 | 2).
+        assert!(matches!(&e, Expr::Op { and: true, r, .. } if matches!(**r, Expr::Op { and: false, .. })));
+        assert!(eval(&e, &[1, 0, 1]).0);
+        assert!(!eval(&e, &[0, 1, 1]).0);
+        let e = parse_expr("((0|1|2)>5,2)&(3|1)").unwrap();
+        assert!(eval(&e, &[3, 3, 0, 1]).0);
+        assert!(!eval(&e, &[6, 0, 0, 1]).0, "needs two distinct subsignatures");
+        assert!(!eval(&e, &[2, 3, 0, 0]).0 || eval(&e, &[2, 3, 0, 0]).0 == (5 < 5));
+        let e = parse_expr("0=0&1").unwrap();
+        assert!(eval(&e, &[0, 1]).0);
+        assert!(!eval(&e, &[1, 1]).0);
+        let e = parse_expr("0<2").unwrap();
+        assert!(eval(&e, &[1]).0 && !eval(&e, &[2]).0);
+        for bad in ["", "(", "0&", "&1", "0>", "a", "(0|1", "0)", "0>1,", "99"] {
+            assert!(parse_expr(bad).is_err() || bad == "99", "{bad}");
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Loading databases from files, directories and `.cvd`/`.cld` containers.
+
+use crate::cvd;
+use crate::db::{Database, DbKind};
+use crate::error::LineError;
+use std::path::{Path, PathBuf};
+
+/// The signatures built into the binary, so a scan works with no database at all.
+/// Names follow ClamAV's official ones for the same content.
+pub const BUILTIN: &[(&str, DbKind, &str)] = &[
+    // The 68-byte EICAR test file, as ClamAV's official database names it.
+    ("builtin.hdb", DbKind::Hdb, "44d88612fea8a8f36de82e1278abb02f:68:Win.Test.EICAR_HDB-1\n"),
+    // The EICAR string at the start of a file padded with whitespace up to 128 bytes,
+    // which the EICAR standard also calls a test file.
+    (
+        "builtin.ldb",
+        DbKind::Ldb,
+        "Win.Test.EICAR_NDB-1;Engine:51-255,Target:0,FileSize:69-128;0;0:58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d5354414e444152442d414e544956495255532d544553542d46494c452124482b482a\n",
+    ),
+];
+
+impl Database {
+    /// Adds the built-in signatures.
+    pub fn load_builtin(&mut self) {
+        for (name, kind, text) in BUILTIN {
+            self.load_text(Path::new(name), *kind, text.as_bytes());
+        }
+    }
+
+    /// Loads files and directories (a directory's database files, not recursive,
+    /// as ClamAV does). Ignore lists anywhere among them apply to all. Problems are
+    /// recorded in the report; nothing here fails as a whole.
+    pub fn load_paths(&mut self, paths: &[PathBuf]) {
+        let mut files: Vec<(PathBuf, DbKind)> = Vec::new();
+        for p in paths {
+            if p.is_dir() {
+                let mut entries: Vec<PathBuf> = match std::fs::read_dir(p) {
+                    Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect(),
+                    Err(e) => {
+                        self.report.problem(p, 0, LineError::syntax(format!("cannot read directory: {e}")));
+                        continue;
+                    }
+                };
+                entries.sort();
+                for e in entries {
+                    if let Some(k) = DbKind::from_path(&e) {
+                        files.push((e, k));
+                    }
+                }
+            } else {
+                match DbKind::from_path(p) {
+                    Some(k) => files.push((p.clone(), k)),
+                    None => self.report.problem(p, 0, LineError::syntax("unknown database file extension")),
+                }
+            }
+        }
+        // Ignore lists first, so they apply to every other file.
+        files.sort_by_key(|(_, k)| !matches!(k, DbKind::Ign | DbKind::Ign2));
+        for (path, kind) in files {
+            if matches!(kind, DbKind::Pua | DbKind::Other) {
+                continue;
+            }
+            let data = match std::fs::read(&path) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.report.problem(&path, 0, LineError::syntax(format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            match kind {
+                DbKind::Cvd | DbKind::Cld => self.load_container(&path, &data, kind == DbKind::Cvd),
+                _ => self.load_text(&path, kind, &data),
+            }
+        }
+    }
+
+    /// Loads a `.cvd`/`.cld` container's member databases.
+    pub fn load_container(&mut self, path: &Path, data: &[u8], verify_md5: bool) {
+        let c = match cvd::read(data, verify_md5) {
+            Ok(c) => c,
+            Err(e) => {
+                self.report.problem(path, 0, LineError::syntax(format!("cannot read container: {e}")));
+                return;
+            }
+        };
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("db").to_string();
+        self.versions.push((stem, c.header.version));
+        let mut members: Vec<(PathBuf, DbKind, &[u8])> = c
+            .files
+            .iter()
+            .filter_map(|(name, bytes)| {
+                let p = path.join(name);
+                DbKind::from_path(Path::new(name)).map(|k| (p, k, bytes.as_slice()))
+            })
+            .collect();
+        members.sort_by_key(|(_, k, _)| !matches!(k, DbKind::Ign | DbKind::Ign2));
+        for (p, k, bytes) in members {
+            match k {
+                DbKind::Pua | DbKind::Other | DbKind::Cvd | DbKind::Cld => {}
+                _ => self.load_text(&p, k, bytes),
+            }
+        }
+    }
+}

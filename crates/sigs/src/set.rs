@@ -1,0 +1,907 @@
+//! The compiled, immutable [`SignatureSet`] and its scan.
+//!
+//! # Design
+//!
+//! *Hash signatures* sit in tables sorted by (size, digest). A digest kind is
+//! computed for a file only when some signature of that kind has the file's
+//! size (or size `*`), so most files are never hashed at all.
+//!
+//! *Body signatures* (`.ndb` and `.ldb` subsignatures) are compiled to token
+//! lists ([`crate::pattern`]). Each gets one of three strategies:
+//!
+//! 1. **Positioned**: an offset that pins the start to a small window
+//!    (`n`, `n,shift`, `EOF-n`, `EP+n`, `Sx+n`, `SL+n` with a shift of at most
+//!    [`POSITIONED_MAX_SHIFT`]). Verified directly at the window: no scanning.
+//! 2. **Anchored**: the rarest 4-byte window of its literal bytes (by a static
+//!    byte-frequency score) becomes its anchor. One pass over the data hashes
+//!    every 4-byte window (ASCII letters folded) into a bitmap sized for the
+//!    cache; only set bits look up the exact anchor table, and only exact
+//!    anchor hits run the verifier. Patterns whose longest literal is 2 or 3
+//!    bytes use a 2-byte direct table the same way.
+//! 3. **Unanchored**: no literal of 2 bytes or more and no pinned offset
+//!    (e.g. `4?4?4?4?`). Verified at every position: slow, so they are counted
+//!    in [`SetStats::unanchored`] for `mxguard sigs info`.
+//!
+//! **No false negatives from the filter**: every position where an anchored
+//! pattern can match has its anchor's bytes there; those bytes hash to a bit
+//! that compilation set, and their exact key is in the table. The filter only
+//! removes positions where the anchor cannot be.
+
+use crate::db::{self, Database, HashEntry, LogicalSig, Names};
+use crate::error::LoadReport;
+use crate::exe::{self, ExeInfo};
+use crate::filetype::{self, FileType};
+use crate::offset::{Base, Offset};
+use crate::pattern::{self, Arena, Compiled, Memo, Tok, Verifier};
+use crate::target::{self, TargetMask};
+use md5::{Digest, Md5};
+
+/// Offsets whose window is at most this wide are verified in place, not through the filter.
+pub const POSITIONED_MAX_SHIFT: u32 = 256;
+
+/// What a pattern belongs to.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Body(u32),
+    Sub { lsig: u32, sub: u32 },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pat {
+    c: Compiled,
+    owner: Owner,
+    offset: Offset,
+    target: u8,
+    /// Offset of the filter window inside the anchor token.
+    anchor_skip: u32,
+}
+
+#[derive(Debug)]
+struct LsigMeta {
+    name: u32,
+    tdb: db::Tdb,
+    expr: db::Expr,
+    first_sub: u32,
+    nsub: u32,
+    /// True when the expression holds even with no subsignature matched.
+    true_when_empty: bool,
+    /// The expression counts matches; otherwise one match per subsignature is enough.
+    counts: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BodyMeta {
+    name: u32,
+}
+
+/// Exact-anchor table: key → range of pattern ids.
+#[derive(Debug, Default)]
+struct AnchorTable {
+    /// Open addressing over `(key, start, len)`; `len == 0` marks an empty slot.
+    slots: Vec<(u32, u32, u32)>,
+    ids: Vec<u32>,
+    bits: u32,
+}
+
+impl AnchorTable {
+    fn build(mut pairs: Vec<(u32, u32)>) -> AnchorTable {
+        pairs.sort_unstable();
+        let mut distinct = 0usize;
+        for (i, p) in pairs.iter().enumerate() {
+            if i == 0 || pairs[i - 1].0 != p.0 {
+                distinct += 1;
+            }
+        }
+        let cap = (distinct * 2).next_power_of_two().max(16);
+        let bits = cap.trailing_zeros();
+        let mut slots = vec![(0u32, 0u32, 0u32); cap];
+        let ids: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+        let mut i = 0;
+        while i < pairs.len() {
+            let key = pairs[i].0;
+            let mut j = i;
+            while j < pairs.len() && pairs[j].0 == key {
+                j += 1;
+            }
+            let mut h = Self::slot(key, bits);
+            while slots[h].2 != 0 {
+                h = (h + 1) & (cap - 1);
+            }
+            slots[h] = (key, i as u32, (j - i) as u32);
+            i = j;
+        }
+        AnchorTable { slots, ids, bits }
+    }
+
+    #[inline]
+    fn slot(key: u32, bits: u32) -> usize {
+        (key.wrapping_mul(0x85EB_CA6B).rotate_left(13).wrapping_mul(0xC2B2_AE35) >> (32 - bits)) as usize
+    }
+
+    #[inline]
+    fn get(&self, key: u32) -> &[u32] {
+        if self.slots.is_empty() {
+            return &[];
+        }
+        let mask = self.slots.len() - 1;
+        let mut h = Self::slot(key, self.bits);
+        loop {
+            let (k, s, l) = self.slots[h];
+            if l == 0 {
+                return &[];
+            }
+            if k == key {
+                return &self.ids[s as usize..(s + l) as usize];
+            }
+            h = (h + 1) & mask;
+        }
+    }
+}
+
+/// Letters fold to upper case (and a few punctuation pairs collide: harmless, the
+/// verifier is exact).
+const FOLD4: u32 = 0xDFDF_DFDF;
+const FOLD2: u16 = 0xDFDF;
+
+/// Bitmap prefilter over 4-byte windows.
+#[derive(Debug, Default)]
+struct Filter4 {
+    bits: Vec<u64>,
+    shift: u32,
+    table: AnchorTable,
+}
+
+impl Filter4 {
+    #[inline]
+    fn hash(x: u32, shift: u32) -> usize {
+        (x.wrapping_mul(0x9E37_79B1) >> shift) as usize
+    }
+}
+
+/// Statistics about a compiled set, for `mxguard sigs info`.
+#[derive(Debug, Clone, Default)]
+pub struct SetStats {
+    pub hash_sigs: usize,
+    pub allow_list: usize,
+    pub body_sigs: usize,
+    pub logical_sigs: usize,
+    pub patterns: usize,
+    pub anchored4: usize,
+    pub anchored2: usize,
+    pub positioned: usize,
+    pub unanchored: usize,
+    pub filter_bytes: usize,
+    pub approx_memory: usize,
+}
+
+/// Sorted hash tables of one digest length.
+#[derive(Debug, Default)]
+struct HashTable<const N: usize> {
+    /// Entries with a size, sorted by (size, hash).
+    sized: Vec<HashEntry<N>>,
+    /// Entries with size `*`, sorted by hash.
+    any: Vec<HashEntry<N>>,
+}
+
+impl<const N: usize> HashTable<N> {
+    fn build(entries: Vec<HashEntry<N>>) -> Self {
+        let (mut any, mut sized): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| e.size.is_none());
+        sized.sort_unstable_by(|a, b| (a.size, a.hash).cmp(&(b.size, b.hash)));
+        any.sort_unstable_by(|a, b| a.hash.cmp(&b.hash));
+        HashTable { sized, any }
+    }
+
+    fn wanted(&self, size: u64) -> bool {
+        if !self.any.is_empty() {
+            return true;
+        }
+        let Ok(size) = u32::try_from(size) else { return false };
+        let i = self.sized.partition_point(|e| e.size < Some(size));
+        self.sized.get(i).is_some_and(|e| e.size == Some(size))
+    }
+
+    fn lookup(&self, size: u64, hash: &[u8; N], out: &mut Vec<u32>) {
+        if let Ok(size) = u32::try_from(size) {
+            let key = (Some(size), *hash);
+            let i = self.sized.partition_point(|e| (e.size, e.hash) < key);
+            for e in &self.sized[i..] {
+                if (e.size, e.hash) != key {
+                    break;
+                }
+                out.push(e.name);
+            }
+        }
+        let i = self.any.partition_point(|e| e.hash < *hash);
+        for e in &self.any[i..] {
+            if e.hash != *hash {
+                break;
+            }
+            out.push(e.name);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.sized.len() + self.any.len()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Hashes {
+    md5: HashTable<16>,
+    sha1: HashTable<20>,
+    sha256: HashTable<32>,
+}
+
+impl Hashes {
+    fn build(l: db::HashLists) -> Hashes {
+        Hashes { md5: HashTable::build(l.md5), sha1: HashTable::build(l.sha1), sha256: HashTable::build(l.sha256) }
+    }
+    fn len(&self) -> usize {
+        self.md5.len() + self.sha1.len() + self.sha256.len()
+    }
+}
+
+/// A compiled signature database. Immutable; share it between threads with `Arc`.
+#[derive(Debug)]
+pub struct SignatureSet {
+    names: Names,
+    hashes: Hashes,
+    allow: Hashes,
+    arena: Arena,
+    pats: Vec<Pat>,
+    bodies: Vec<BodyMeta>,
+    lsigs: Vec<LsigMeta>,
+    f4: Filter4,
+    /// 2-byte anchors: direct table indexed by the folded u16.
+    f2: Vec<(u32, u32)>,
+    f2_ids: Vec<u32>,
+    positioned: Vec<u32>,
+    unanchored: Vec<u32>,
+    /// Logical signatures that must be evaluated even when nothing matched.
+    always_eval: Vec<u32>,
+    versions: Vec<(String, u32)>,
+    report: LoadReport,
+    stats: SetStats,
+}
+
+/// A signature that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection<'a> {
+    pub name: &'a str,
+    pub kind: SigKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigKind {
+    Hash,
+    Body,
+    Logical,
+}
+
+/// Per-thread scratch space reused across scans (no allocation per scanned byte,
+/// few per scan).
+#[derive(Default)]
+pub struct Scratch {
+    memo: Memo,
+    body_done: Vec<u64>,
+    touched_bodies: Vec<u32>,
+    sub_count: Vec<u32>,
+    sub_last: Vec<u32>,
+    touched_subs: Vec<u32>,
+    touched_lsigs: Vec<u32>,
+    lsig_seen: Vec<u64>,
+    names: Vec<u32>,
+}
+
+/// Per-scan matching options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MatchOptions {
+    /// Report every matching signature (otherwise stop at the first).
+    pub all_match: bool,
+}
+
+/// Static commonness of a byte in executables and text (higher = more common).
+fn byte_cost(b: u8) -> u32 {
+    match b {
+        0x00 => 40,
+        0xff => 20,
+        b' ' => 16,
+        b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' | b'h' | b'l' => 10,
+        b'a'..=b'z' => 7,
+        b'\n' | b'\r' | b'\t' => 10,
+        0x01..=0x0f => 8,
+        b'0'..=b'9' => 6,
+        b'A'..=b'Z' => 5,
+        0x80..=0xfe => 3,
+        b'<' | b'>' | b'/' | b'=' | b'"' | b'.' | b',' | b'(' | b')' | b';' | b':' => 7,
+        _ => 4,
+    }
+}
+
+/// Best window of `w` bytes in `bytes`: lowest total cost, repeated bytes penalised.
+fn best_window(bytes: &[u8], w: usize) -> Option<(usize, u32)> {
+    if bytes.len() < w {
+        return None;
+    }
+    (0..=bytes.len() - w)
+        .map(|i| {
+            let win = &bytes[i..i + w];
+            let mut c: u32 = win.iter().map(|&b| byte_cost(b)).sum();
+            let distinct = {
+                let mut v = win.to_vec();
+                v.sort_unstable();
+                v.dedup();
+                v.len() as u32
+            };
+            c += (w as u32 - distinct) * 12;
+            (i, c)
+        })
+        .min_by_key(|&(i, c)| (c, i))
+}
+
+fn fold_key4(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & FOLD4
+}
+fn fold_key2(b: &[u8]) -> u16 {
+    u16::from_le_bytes([b[0], b[1]]) & FOLD2
+}
+
+impl SignatureSet {
+    /// Compiles a parsed database. Deterministic; memory proportional to the database.
+    pub fn compile(db: Database) -> SignatureSet {
+        let Database { names, hashes, allow, bodies, logicals, versions, report, .. } = db;
+        let mut arena = Arena::default();
+        let mut pats: Vec<Pat> = Vec::new();
+        let mut body_meta = Vec::with_capacity(bodies.len());
+        for (i, b) in bodies.into_iter().enumerate() {
+            body_meta.push(BodyMeta { name: b.name });
+            let c = arena.compile(&b.nodes, false);
+            pats.push(Pat { c, owner: Owner::Body(i as u32), offset: b.offset, target: b.target, anchor_skip: 0 });
+        }
+        let mut lsigs = Vec::with_capacity(logicals.len());
+        let mut nsubs = 0u32;
+        for (li, l) in logicals.into_iter().enumerate() {
+            let LogicalSig { name, tdb, expr, subsigs } = l;
+            let nsub = subsigs.len() as u32;
+            for (k, s) in subsigs.iter().enumerate() {
+                for v in pattern::variants(&s.nodes, s.mods) {
+                    let c = arena.compile(&v, s.mods.nocase);
+                    pats.push(Pat {
+                        c,
+                        owner: Owner::Sub { lsig: li as u32, sub: k as u32 },
+                        offset: s.offset,
+                        target: tdb.target,
+                        anchor_skip: 0,
+                    });
+                }
+            }
+            let zeros = vec![0u32; nsub as usize];
+            let true_when_empty = db::eval(&expr, &zeros).0;
+            let counts = expr_counts(&expr);
+            lsigs.push(LsigMeta { name, tdb, expr, first_sub: nsubs, nsub, true_when_empty, counts });
+            nsubs += nsub;
+        }
+
+        // Strategy per pattern.
+        let mut a4: Vec<(u32, u32)> = Vec::new();
+        let mut a2: Vec<(u16, u32)> = Vec::new();
+        let mut positioned = Vec::new();
+        let mut unanchored = Vec::new();
+        for (pi, p) in pats.iter_mut().enumerate() {
+            let pi = pi as u32;
+            let pinned = !matches!(p.offset.base, Base::Any | Base::SectionEntire(_)) && p.offset.shift <= POSITIONED_MAX_SHIFT;
+            if pinned {
+                positioned.push(pi);
+                continue;
+            }
+            let toks = arena.slice(&p.c);
+            // (cost, token index, window offset in token, window offset in arena bytes)
+            let mut best4: Option<(u32, usize, u32, usize)> = None;
+            let mut best2: Option<(u32, usize, u32, usize)> = None;
+            for (ti, t) in toks.iter().enumerate() {
+                let (off, len) = match *t {
+                    Tok::Lit { off, len } | Tok::LitI { off, len } => (off as usize, len as usize),
+                    _ => continue,
+                };
+                let bytes = &arena.bytes[off..off + len];
+                if let Some((skip, cost)) = best_window(bytes, 4) {
+                    if best4.is_none_or(|b| cost < b.0) {
+                        best4 = Some((cost, ti, skip as u32, off + skip));
+                    }
+                } else if let Some((skip, cost)) = best_window(bytes, 2) {
+                    if best2.is_none_or(|b| cost < b.0) {
+                        best2 = Some((cost, ti, skip as u32, off + skip));
+                    }
+                }
+            }
+            if let Some((_, ti, skip, at)) = best4 {
+                p.c.anchor_tok = Some(ti as u32);
+                p.anchor_skip = skip;
+                a4.push((fold_key4(&arena.bytes[at..at + 4]), pi));
+            } else if let Some((_, ti, skip, at)) = best2 {
+                p.c.anchor_tok = Some(ti as u32);
+                p.anchor_skip = skip;
+                a2.push((fold_key2(&arena.bytes[at..at + 2]), pi));
+            } else {
+                unanchored.push(pi);
+            }
+        }
+
+        // Bitmap sized at ~32 bits per anchor, between 64 Kibit and 32 Mibit.
+        let nbits = (a4.len() * 32).next_power_of_two().clamp(1 << 16, 1 << 25);
+        let mut bits = vec![0u64; nbits / 64];
+        let shift = 32 - nbits.trailing_zeros();
+        for &(k, _) in &a4 {
+            let h = Filter4::hash(k, shift);
+            bits[h >> 6] |= 1 << (h & 63);
+        }
+        let stats_a4 = a4.len();
+        let table = AnchorTable::build(a4);
+        let f4 = Filter4 { bits, shift, table };
+
+        let stats_a2 = a2.len();
+        let (f2, f2_ids) = if a2.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            a2.sort_unstable();
+            let mut f2 = vec![(0u32, 0u32); 1 << 16];
+            let ids: Vec<u32> = a2.iter().map(|p| p.1).collect();
+            let mut i = 0;
+            while i < a2.len() {
+                let mut j = i;
+                while j < a2.len() && a2[j].0 == a2[i].0 {
+                    j += 1;
+                }
+                f2[a2[i].0 as usize] = (i as u32, (j - i) as u32);
+                i = j;
+            }
+            (f2, ids)
+        };
+
+        let always_eval = lsigs.iter().enumerate().filter(|(_, l)| l.true_when_empty).map(|(i, _)| i as u32).collect();
+        let hashes = Hashes::build(hashes);
+        let allow = Hashes::build(allow);
+        let mut stats = SetStats {
+            hash_sigs: hashes.len(),
+            allow_list: allow.len(),
+            body_sigs: body_meta.len(),
+            logical_sigs: lsigs.len(),
+            patterns: pats.len(),
+            anchored4: stats_a4,
+            anchored2: stats_a2,
+            positioned: positioned.len(),
+            unanchored: unanchored.len(),
+            filter_bytes: f4.bits.len() * 8 + f4.table.slots.len() * 12 + f4.table.ids.len() * 4 + f2.len() * 8,
+            approx_memory: 0,
+        };
+        stats.approx_memory = stats.filter_bytes
+            + names.bytes()
+            + (hashes.md5.len() + allow.md5.len()) * std::mem::size_of::<HashEntry<16>>()
+            + (hashes.sha1.len() + allow.sha1.len()) * std::mem::size_of::<HashEntry<20>>()
+            + (hashes.sha256.len() + allow.sha256.len()) * std::mem::size_of::<HashEntry<32>>()
+            + arena.bytes.len()
+            + arena.toks.len() * std::mem::size_of::<Tok>()
+            + pats.len() * std::mem::size_of::<Pat>();
+        SignatureSet {
+            names,
+            hashes,
+            allow,
+            arena,
+            pats,
+            bodies: body_meta,
+            lsigs,
+            f4,
+            f2,
+            f2_ids,
+            positioned,
+            unanchored,
+            always_eval,
+            versions,
+            report,
+            stats,
+        }
+    }
+
+    /// The load report of the database this set was compiled from.
+    pub fn report(&self) -> &LoadReport {
+        &self.report
+    }
+
+    pub fn stats(&self) -> &SetStats {
+        &self.stats
+    }
+
+    /// Container versions (`daily` → 27000) loaded into this set.
+    pub fn versions(&self) -> &[(String, u32)] {
+        &self.versions
+    }
+
+    /// Total number of usable signatures.
+    pub fn len(&self) -> usize {
+        self.stats.hash_sigs + self.stats.body_sigs + self.stats.logical_sigs
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Scans one buffer (a whole file or object). Detects its type by magic bytes,
+    /// parses executable headers when offsets need them, checks hashes, then body
+    /// and logical signatures on each view the type calls for.
+    ///
+    /// Guarantees: no false negatives from the prefilter; never panics; allocation
+    /// bounded by the number of matches plus one normalised copy per view.
+    pub fn scan<'s>(&'s self, data: &[u8], opts: MatchOptions, scratch: &mut Scratch) -> Vec<Detection<'s>> {
+        let ft = filetype::detect(data);
+        let exe = if matches!(ft, FileType::Pe | FileType::Elf | FileType::MachO) { exe::parse(data) } else { None };
+        self.scan_typed(data, ft, exe.as_ref(), opts, scratch)
+    }
+
+    /// Like [`scan`](Self::scan) with the type and executable info already known.
+    pub fn scan_typed<'s>(&'s self, data: &[u8], ft: FileType, exe: Option<&ExeInfo>, opts: MatchOptions, scratch: &mut Scratch) -> Vec<Detection<'s>> {
+        let mut out = Vec::new();
+        // Allow list first: an allow-listed file reports nothing.
+        if self.hash_check(&self.allow, data, &mut scratch.names) {
+            scratch.names.clear();
+            return out;
+        }
+        if self.hash_check(&self.hashes, data, &mut scratch.names) {
+            for &n in &scratch.names {
+                out.push(Detection { name: self.names.get(n), kind: SigKind::Hash });
+                if !opts.all_match {
+                    scratch.names.clear();
+                    return out;
+                }
+            }
+        }
+        scratch.names.clear();
+        if self.pats.is_empty() && self.always_eval.is_empty() {
+            return out;
+        }
+        for view in target::views(data, ft) {
+            let vexe = if view.normalized { None } else { exe };
+            self.scan_view(&view.data, view.targets, vexe, opts, scratch, &mut out);
+            if !opts.all_match && !out.is_empty() {
+                break;
+            }
+        }
+        // The same signature may fire in several views: report it once.
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|d| seen.insert((d.name, d.kind)));
+        out
+    }
+
+    /// Computes only the digests some entry needs for this size; pushes matching names.
+    fn hash_check(&self, h: &Hashes, data: &[u8], names: &mut Vec<u32>) -> bool {
+        let size = data.len() as u64;
+        let before = names.len();
+        if h.md5.wanted(size) {
+            let d: [u8; 16] = Md5::digest(data).into();
+            h.md5.lookup(size, &d, names);
+        }
+        if h.sha1.wanted(size) {
+            let d: [u8; 20] = sha1::Sha1::digest(data).into();
+            h.sha1.lookup(size, &d, names);
+        }
+        if h.sha256.wanted(size) {
+            let d: [u8; 32] = sha2::Sha256::digest(data).into();
+            h.sha256.lookup(size, &d, names);
+        }
+        names.len() > before
+    }
+
+    fn scan_view<'s>(&'s self, data: &[u8], targets: TargetMask, exe: Option<&ExeInfo>, opts: MatchOptions, sc: &mut Scratch, out: &mut Vec<Detection<'s>>) {
+        // Reset scratch state.
+        let nb = self.bodies.len().div_ceil(64);
+        if sc.body_done.len() != nb {
+            sc.body_done = vec![0; nb];
+        }
+        let ns: usize = self.lsigs.iter().map(|l| l.nsub as usize).sum();
+        if sc.sub_count.len() != ns {
+            sc.sub_count = vec![0; ns];
+            sc.sub_last = vec![u32::MAX; ns];
+        }
+        let nl = self.lsigs.len().div_ceil(64);
+        if sc.lsig_seen.len() != nl {
+            sc.lsig_seen = vec![0; nl];
+        }
+        let mut ctx = Ctx { set: self, data, targets, exe, all: opts.all_match, stop: false, out, sc };
+
+        ctx.run_positioned();
+        if !ctx.stop {
+            ctx.run_filters();
+        }
+        if !ctx.stop {
+            for &pi in &self.unanchored {
+                ctx.run_everywhere(pi);
+                if ctx.stop {
+                    break;
+                }
+            }
+        }
+        if !ctx.stop {
+            ctx.eval_lsigs();
+        }
+        ctx.reset();
+    }
+}
+
+/// Whether an expression uses counts (then every match of every subsignature matters).
+fn expr_counts(e: &db::Expr) -> bool {
+    match e {
+        db::Expr::Sub { cmp, .. } => cmp.is_some(),
+        db::Expr::Op { l, r, cmp, .. } => cmp.is_some() || expr_counts(l) || expr_counts(r),
+    }
+}
+
+struct Ctx<'s, 'd, 'o, 'x> {
+    set: &'s SignatureSet,
+    data: &'d [u8],
+    targets: TargetMask,
+    exe: Option<&'x ExeInfo>,
+    all: bool,
+    stop: bool,
+    out: &'o mut Vec<Detection<'s>>,
+    sc: &'o mut Scratch,
+}
+
+impl<'s> Ctx<'s, '_, '_, '_> {
+    /// Is there still a reason to verify pattern `pi`?
+    #[inline]
+    fn wanted(&self, pi: u32) -> bool {
+        let p = &self.set.pats[pi as usize];
+        if !self.targets.contains(p.target) {
+            return false;
+        }
+        match p.owner {
+            Owner::Body(b) => self.sc.body_done[(b >> 6) as usize] >> (b & 63) & 1 == 0,
+            Owner::Sub { lsig, sub } => {
+                let l = &self.set.lsigs[lsig as usize];
+                l.counts || self.sc.sub_count[(l.first_sub + sub) as usize] == 0
+            }
+        }
+    }
+
+    fn record(&mut self, pi: u32, start: usize) {
+        let p = &self.set.pats[pi as usize];
+        match p.owner {
+            Owner::Body(b) => {
+                let w = &mut self.sc.body_done[(b >> 6) as usize];
+                if *w >> (b & 63) & 1 == 0 {
+                    *w |= 1 << (b & 63);
+                    self.sc.touched_bodies.push(b);
+                    let name = self.set.names.get(self.set.bodies[b as usize].name);
+                    self.out.push(Detection { name, kind: SigKind::Body });
+                    if !self.all {
+                        self.stop = true;
+                    }
+                }
+            }
+            Owner::Sub { lsig, sub } => {
+                let l = &self.set.lsigs[lsig as usize];
+                let si = (l.first_sub + sub) as usize;
+                let start = start as u32;
+                let last = self.sc.sub_last[si];
+                // ClamAV counts a subsignature match only at a later start than the last one.
+                if self.sc.sub_count[si] == 0 || last == u32::MAX || start > last {
+                    if self.sc.sub_count[si] == 0 {
+                        self.sc.touched_subs.push(si as u32);
+                    }
+                    self.sc.sub_count[si] += 1;
+                    self.sc.sub_last[si] = start;
+                    let w = &mut self.sc.lsig_seen[(lsig >> 6) as usize];
+                    if *w >> (lsig & 63) & 1 == 0 {
+                        *w |= 1 << (lsig & 63);
+                        self.sc.touched_lsigs.push(lsig);
+                    }
+                }
+            }
+        }
+    }
+
+    fn window(&self, off: &Offset) -> Option<crate::offset::Window> {
+        off.window(self.data.len(), self.exe)
+    }
+
+    /// Positioned patterns: verify at each start of their window.
+    fn run_positioned(&mut self) {
+        for &pi in &self.set.positioned {
+            if !self.wanted(pi) {
+                continue;
+            }
+            let p = self.set.pats[pi as usize];
+            let Some(w) = self.window(&p.offset) else { continue };
+            let toks = self.set.arena.slice(&p.c);
+            for s in w.start_lo..=w.start_hi {
+                self.sc.memo.clear();
+                let mut v = Verifier { ar: &self.set.arena, data: self.data, memo: &mut self.sc.memo };
+                if v.fwd(toks, 0, s, w.end_max, true, &mut |_, _| true) {
+                    self.record(pi, s);
+                    if self.stop || !self.wanted(pi) {
+                        break;
+                    }
+                }
+            }
+            if self.stop {
+                return;
+            }
+        }
+    }
+
+    /// Verifies pattern `pi` with its anchor token starting at `at`.
+    #[inline]
+    fn verify_anchored(&mut self, pi: u32, at: usize) {
+        let p = self.set.pats[pi as usize];
+        let Some(a) = p.c.anchor_tok else { return };
+        let toks = self.set.arena.slice(&p.c);
+        let a = a as usize;
+        let tok = toks[a];
+        self.sc.memo.clear();
+        let mut v = Verifier { ar: &self.set.arena, data: self.data, memo: &mut self.sc.memo };
+        if !v.anchor_ok(&tok, at) {
+            return;
+        }
+        let Some(w) = (if p.offset.is_any() {
+            Some(crate::offset::Window { start_lo: 0, start_hi: self.data.len(), end_max: self.data.len() })
+        } else {
+            p.offset.window(self.data.len(), self.exe)
+        }) else {
+            return;
+        };
+        let after = at + pattern::fixed_width(&tok);
+        if after > w.end_max || !v.fwd(&toks[a + 1..], 0, after, w.end_max, true, &mut |_, _| true) {
+            return;
+        }
+        let mut start = None;
+        let found = v.bwd(&toks[..a], a, at, true, &mut |_, s| {
+            if s >= w.start_lo && s <= w.start_hi {
+                start = Some(s);
+                true
+            } else {
+                false
+            }
+        });
+        if found {
+            self.record(pi, start.unwrap_or(at));
+        }
+    }
+
+    fn run_filters(&mut self) {
+        let set = self.set;
+        let data = self.data;
+        let f4 = &set.f4;
+        if !f4.table.ids.is_empty() && data.len() >= 4 {
+            let bits = &f4.bits[..];
+            let shift = f4.shift;
+            for (i, w) in data.windows(4).enumerate() {
+                let x = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) & FOLD4;
+                let h = Filter4::hash(x, shift);
+                if bits[h >> 6] >> (h & 63) & 1 == 0 {
+                    continue;
+                }
+                for &pi in f4.table.get(x) {
+                    if !self.wanted(pi) {
+                        continue;
+                    }
+                    let skip = set.pats[pi as usize].anchor_skip as usize;
+                    if i >= skip {
+                        self.verify_anchored(pi, i - skip);
+                        if self.stop {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        if !set.f2_ids.is_empty() && data.len() >= 2 {
+            for (i, w) in data.windows(2).enumerate() {
+                let x = u16::from_le_bytes([w[0], w[1]]) & FOLD2;
+                let (s, l) = set.f2[x as usize];
+                if l == 0 {
+                    continue;
+                }
+                for &pi in &set.f2_ids[s as usize..(s + l) as usize] {
+                    if !self.wanted(pi) {
+                        continue;
+                    }
+                    let skip = set.pats[pi as usize].anchor_skip as usize;
+                    if i >= skip {
+                        self.verify_anchored(pi, i - skip);
+                        if self.stop {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Slow path for patterns with no anchor: try every start.
+    fn run_everywhere(&mut self, pi: u32) {
+        if !self.wanted(pi) {
+            return;
+        }
+        let p = self.set.pats[pi as usize];
+        let Some(w) = self.window(&p.offset) else { return };
+        let toks = self.set.arena.slice(&p.c);
+        for s in w.start_lo..=w.start_hi.min(self.data.len()) {
+            self.sc.memo.clear();
+            let mut v = Verifier { ar: &self.set.arena, data: self.data, memo: &mut self.sc.memo };
+            if v.fwd(toks, 0, s, w.end_max, true, &mut |_, _| true) {
+                self.record(pi, s);
+                if self.stop || !self.wanted(pi) {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn tdb_ok(&self, tdb: &db::Tdb) -> bool {
+        if !self.targets.contains(tdb.target) {
+            return false;
+        }
+        let size = self.data.len() as u64;
+        if let Some((lo, hi)) = tdb.file_size {
+            if size < lo || size > hi {
+                return false;
+            }
+        }
+        if let Some((lo, hi)) = tdb.entry_point {
+            match self.exe.and_then(|e| e.entry_point) {
+                Some(ep) if ep >= lo && ep <= hi => {}
+                _ => return false,
+            }
+        }
+        if let Some((lo, hi)) = tdb.sections {
+            match self.exe.map(|e| e.sections.len() as u64) {
+                Some(n) if n >= lo && n <= hi => {}
+                _ => return false,
+            }
+        }
+        // Scanned buffers here are top-level objects: only `Container:CL_TYPE_ANY` fits,
+        // and no `Intermediates` chain can.
+        if let Some(c) = &tdb.container {
+            if c != "CL_TYPE_ANY" {
+                return false;
+            }
+        }
+        if tdb.intermediates.is_some() {
+            return false;
+        }
+        true
+    }
+
+    fn eval_lsigs(&mut self) {
+        let set = self.set;
+        let mut cand: Vec<u32> = self.sc.touched_lsigs.clone();
+        cand.extend_from_slice(&set.always_eval);
+        cand.sort_unstable();
+        cand.dedup();
+        for li in cand {
+            let l = &set.lsigs[li as usize];
+            if !self.tdb_ok(&l.tdb) {
+                continue;
+            }
+            let counts = &self.sc.sub_count[l.first_sub as usize..(l.first_sub + l.nsub) as usize];
+            if db::eval(&l.expr, counts).0 {
+                self.out.push(Detection { name: set.names.get(l.name), kind: SigKind::Logical });
+                if !self.all {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        for b in self.sc.touched_bodies.drain(..) {
+            self.sc.body_done[(b >> 6) as usize] = 0;
+        }
+        for s in self.sc.touched_subs.drain(..) {
+            self.sc.sub_count[s as usize] = 0;
+            self.sc.sub_last[s as usize] = u32::MAX;
+        }
+        for l in self.sc.touched_lsigs.drain(..) {
+            self.sc.lsig_seen[(l >> 6) as usize] = 0;
+        }
+    }
+}
