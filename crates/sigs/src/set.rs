@@ -905,3 +905,126 @@ impl<'s> Ctx<'s, '_, '_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn set_of(kind: DbKind, text: &str) -> SignatureSet {
+        let mut db = Database::new();
+        db.load_text(Path::new("t"), kind, text.as_bytes());
+        assert!(db.report.problems.is_empty(), "{:?}", db.report.problems);
+        SignatureSet::compile(db)
+    }
+
+    fn hits(set: &SignatureSet, data: &[u8]) -> Vec<String> {
+        let mut sc = Scratch::default();
+        let mut v: Vec<String> =
+            set.scan_typed(data, FileType::Binary, None, MatchOptions { all_match: true }, &mut sc).into_iter().map(|d| d.name.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    use crate::db::DbKind;
+
+    /// (hex signature, data, should match)
+    const NDB: &[(&str, &[u8], bool)] = &[
+        ("41424344", b"xxABCDxx", true),
+        ("41424344", b"xxABCxDxx", false),
+        ("4142??4445", b"..ABzDE..", true),
+        ("41424?44", b"ABCD", true),
+        ("41424?44", b"ABSD", false),
+        ("4142?344", b"ABSD", true),
+        ("41424344*45464748", b"ABCD....lots....EFGH", true),
+        ("41424344*45464748", b"EFGH ABCD", false),
+        ("41424344{2}45464748", b"ABCDxxEFGH", true),
+        ("41424344{2}45464748", b"ABCDxEFGH", false),
+        ("41424344{-2}45464748", b"ABCDEFGH", true),
+        ("41424344{-2}45464748", b"ABCDxxxEFGH", false),
+        ("41424344{2-}45464748", b"ABCDxEFGH", false),
+        ("41424344{2-}45464748", b"ABCDxxxxxxEFGH", true),
+        ("41424344{1-3}45464748", b"ABCDxxEFGH", true),
+        ("41424344{1-3}45464748", b"ABCDxxxxEFGH", false),
+        ("41424344(45|46)4748", b"ABCDFGH", true),
+        ("41424344(45|46)4748", b"ABCDXGH", false),
+        ("41424344(4546|5859)4748", b"ABCDXYGH", true),
+        ("41424344!(45|46)4748", b"ABCDXGH", true),
+        ("41424344!(45|46)4748", b"ABCDEGH", false),
+        ("41424344(45|4647)4849", b"ABCDFGHI", true),
+        ("41424344(45|4647)4849", b"ABCDEHI", true),
+        ("41424344(45|4647)4849", b"ABCDFHI", false),
+        ("61[2-3]41424344", b"axxABCD", true),
+        ("61[2-3]41424344", b"axxxxABCD", false),
+        ("41424344[1-2]7a", b"ABCDxz", true),
+        ("41424344[1-2]7a", b"ABCDz", false),
+        ("(B)41424344", b"ABCD", true),
+        ("(B)41424344", b" ABCD", true),
+        ("(B)41424344", b"xABCD", false),
+        ("41424344(B)", b"ABCD x", true),
+        ("41424344(L)", b"ABCD\r\nx", true),
+        ("41424344(L)", b"ABCDx", false),
+        ("4142(L)4344", b"AB\r\nCD", true),
+        ("4142(L)4344", b"AB\nCD", true),
+        ("4142(W)4344", b"AB-CD", true),
+        ("4142(W)4344", b"ABxCD", false),
+        ("(W)41424344(W)", b"(ABCD)", true),
+        ("(W)41424344(W)", b"xABCD)", false),
+        ("41424344*(B)45464748", b"ABCD, EFGH", true),
+    ];
+
+    #[test]
+    fn ndb_features() {
+        for (i, (sig, data, want)) in NDB.iter().enumerate() {
+            let set = set_of(DbKind::Ndb, &format!("S{i}:0:*:{sig}\n"));
+            let got = !hits(&set, data).is_empty();
+            assert_eq!(got, *want, "case {i}: {sig} on {:?}", String::from_utf8_lossy(data));
+        }
+    }
+
+    #[test]
+    fn offsets() {
+        let set = set_of(DbKind::Ndb, "Abs:0:2:41424344\nFloat:0:1,3:41424344\nEof:0:EOF-4:41424344\nShortAny:0:*:4142\n");
+        assert_eq!(hits(&set, b"xxABCD"), vec!["Abs", "Eof", "Float", "ShortAny"]);
+        assert_eq!(hits(&set, b"xxxxxABCDx"), vec!["ShortAny"]);
+        assert_eq!(hits(&set, b"xxxxABCDx"), vec!["Float", "ShortAny"]);
+    }
+
+    #[test]
+    fn logical_counts_and_modifiers() {
+        let set = set_of(
+            DbKind::Ldb,
+            "Two;Engine:81-255,Target:0;0>1;41424344\n\
+             NoCase;Engine:81-255,Target:0;0;6162636465::i\n\
+             Wide;Engine:81-255,Target:0;0;6162636465::w\n\
+             WideAscii;Engine:81-255,Target:0;0;6162636465::wa\n\
+             Full;Engine:81-255,Target:0;0;6162636465::f\n\
+             Block;Engine:81-255,Target:0;(0|1)>2,2;5a5a5a5a;59595959\n\
+             Size;Engine:81-255,Target:0,FileSize:1-8;0;41424344\n",
+        );
+        assert_eq!(hits(&set, b"ABCD ABCD"), vec!["Two"]);
+        assert_eq!(hits(&set, b"xxABCDE"), vec!["NoCase", "Size"]);
+        assert_eq!(hits(&set, b"a\0b\0c\0d\0e\0"), vec!["Wide", "WideAscii"]);
+        assert_eq!(hits(&set, b"(abcde)"), vec!["Full", "NoCase", "WideAscii"]);
+        assert_eq!(hits(&set, b"xabcdex"), vec!["NoCase", "WideAscii"]);
+        assert_eq!(hits(&set, b"ZZZZ ZZZZ YYYY"), vec!["Block"]);
+        assert_eq!(hits(&set, b"ZZZZ ZZZZ ZZZZ"), Vec::<String>::new());
+        assert_eq!(hits(&set, b"ABCD"), vec!["Size"]);
+    }
+
+    #[test]
+    fn hashes_only_when_size_matches_and_allow_list_wins() {
+        let mut db = Database::new();
+        db.load_text(Path::new("t.hdb"), DbKind::Hdb, b"5d41402abc4b2a76b9719d911017c592:5:Hello.Md5\n");
+        db.load_text(Path::new("t.ndb"), DbKind::Ndb, b"Hello.Body:0:*:68656c6c6f\n");
+        let set = SignatureSet::compile(db);
+        assert_eq!(hits(&set, b"hello"), vec!["Hello.Body", "Hello.Md5"]);
+        assert!(set.hashes.md5.wanted(5) && !set.hashes.md5.wanted(6));
+        let mut db = Database::new();
+        db.load_text(Path::new("t.ndb"), DbKind::Ndb, b"Hello.Body:0:*:68656c6c6f\n");
+        db.load_text(Path::new("t.fp"), DbKind::Fp, b"5d41402abc4b2a76b9719d911017c592:5:whatever\n");
+        let set = SignatureSet::compile(db);
+        assert!(hits(&set, b"hello").is_empty());
+        assert_eq!(hits(&set, b"hello!"), vec!["Hello.Body"]);
+    }
+}
