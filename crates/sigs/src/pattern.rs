@@ -17,7 +17,7 @@
 //!   memo is reused across verifications).
 
 use crate::hex::{Class, Node, Side};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Unbounded gap maximum.
 pub(crate) const INF: u32 = u32::MAX;
@@ -286,16 +286,84 @@ impl Arena {
     }
 }
 
-/// Failure memo reused across verifications.
+/// Most failure entries memoised in one verification. Past this the verifier
+/// stays exact but stops remembering (bounded memory on hostile input).
+pub const MEMO_CAP: usize = 1 << 16;
+
+/// Per-scan search state reused across verifications: failure memo, and
+/// cached literal searches behind unbounded gaps.
 #[derive(Default)]
 pub(crate) struct Memo {
-    failed: HashSet<(u32, usize, bool)>,
+    failed: HashSet<(u32, usize, bool), FastHash>,
+    /// Forward: absolute token index → (searched from, first occurrence at or after it).
+    next_occ: HashMap<u32, (usize, Option<usize>), FastHash>,
+    /// Backward: absolute token index → (searched up to end, last occurrence ending at or before it).
+    prev_occ: HashMap<u32, (usize, Option<usize>), FastHash>,
 }
 
+/// A fast, non-cryptographic hasher for small integer keys (FxHash's mixing).
+/// The keys are positions and token indexes we chose, not attacker-chosen strings,
+/// and the maps are capped, so flooding is not a concern.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64);
+    }
+    #[inline]
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    #[inline]
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(v as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FastHash = std::hash::BuildHasherDefault<Fx>;
+
 impl Memo {
+    /// Forgets the failures of the last verification (occurrence caches stay valid for the buffer).
     pub fn clear(&mut self) {
         if !self.failed.is_empty() {
             self.failed.clear();
+        }
+    }
+
+    /// Forgets everything about the buffer: call before scanning another one.
+    pub fn reset_buffer(&mut self) {
+        self.clear();
+        if !self.next_occ.is_empty() {
+            self.next_occ.clear();
+        }
+        if !self.prev_occ.is_empty() {
+            self.prev_occ.clear();
+        }
+    }
+
+    fn failed(&self, key: &(u32, usize, bool)) -> bool {
+        self.failed.contains(key)
+    }
+
+    fn fail(&mut self, key: (u32, usize, bool)) {
+        if self.failed.len() < MEMO_CAP {
+            self.failed.insert(key);
         }
     }
 }
@@ -332,7 +400,7 @@ fn eq_nocase(a: &[u8], lower: &[u8]) -> bool {
     a.len() == lower.len() && a.iter().zip(lower).all(|(x, y)| fold(*x) == *y)
 }
 
-impl Verifier<'_> {
+impl<'a> Verifier<'a> {
     /// Literal bytes of a token, for the prefilter.
     #[inline]
     fn lit_ok(&self, tok: &Tok, at: usize) -> bool {
@@ -433,6 +501,91 @@ impl Verifier<'_> {
         }
     }
 
+    /// After a gap: fixed-width, non-branching tokens of total width `w` followed by an
+    /// exact literal. Returns (w, absolute token index, literal).
+    fn jump_lit_fwd(&self, toks: &[Tok], from: usize) -> Option<(usize, u32, &'a [u8])> {
+        let mut w = 0usize;
+        for (k, t) in toks.iter().enumerate().skip(from) {
+            match *t {
+                Tok::Lit { off, len } => {
+                    return Some((w, self.abs_index(toks, k), &self.ar.bytes[off as usize..(off + len) as usize]));
+                }
+                Tok::LitI { .. } | Tok::Mask { .. } | Tok::Skip(_) | Tok::Set(_) | Tok::Strs { .. } => w += fixed_width(t),
+                Tok::Edge { .. } | Tok::Near { .. } => {}
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Before a gap (walking left from token `upto - 1`): fixed-width tokens of total
+    /// width `w` preceded by an exact literal.
+    fn jump_lit_bwd(&self, toks: &[Tok], upto: usize) -> Option<(usize, u32, &'a [u8])> {
+        let mut w = 0usize;
+        for k in (0..upto).rev() {
+            let t = toks[k];
+            match t {
+                Tok::Lit { off, len } => {
+                    return Some((w, self.abs_index(toks, k), &self.ar.bytes[off as usize..(off + len) as usize]));
+                }
+                Tok::LitI { .. } | Tok::Mask { .. } | Tok::Skip(_) | Tok::Set(_) | Tok::Strs { .. } => w += fixed_width(&t),
+                Tok::Edge { .. } | Tok::Near { .. } => {}
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Index of `toks[k]` in the arena, or `u32::MAX` if `toks` is not an arena slice.
+    fn abs_index(&self, toks: &[Tok], k: usize) -> u32 {
+        let base = self.ar.toks.as_ptr() as usize;
+        let here = toks.as_ptr() as usize;
+        let sz = std::mem::size_of::<Tok>();
+        if here >= base && here < base + self.ar.toks.len() * sz {
+            ((here - base) / sz + k) as u32
+        } else {
+            u32::MAX
+        }
+    }
+
+    /// First occurrence of `lit` at or after `from`, cached per token: a later query
+    /// from a position not past the cached answer reuses it (each byte searched once).
+    fn next_occ_cached(&mut self, abs: u32, lit: &[u8], from: usize) -> Option<usize> {
+        if abs != u32::MAX {
+            if let Some(&(f, r)) = self.memo.next_occ.get(&abs) {
+                match r {
+                    None if from >= f => return None,
+                    Some(o) if from >= f && from <= o => return Some(o),
+                    _ => {}
+                }
+            }
+        }
+        let r = if from >= self.data.len() { None } else { memchr::memmem::find(&self.data[from..], lit).map(|o| from + o) };
+        if abs != u32::MAX {
+            self.memo.next_occ.insert(abs, (from, r));
+        }
+        r
+    }
+
+    /// End of the last occurrence of `lit` ending at or before `upto`, cached likewise.
+    fn prev_occ_cached(&mut self, abs: u32, lit: &[u8], upto: usize) -> Option<usize> {
+        let upto = upto.min(self.data.len());
+        if abs != u32::MAX {
+            if let Some(&(u, r)) = self.memo.prev_occ.get(&abs) {
+                match r {
+                    None if upto <= u => return None,
+                    Some(e) if upto <= u && upto >= e => return Some(e),
+                    _ => {}
+                }
+            }
+        }
+        let r = memchr::memmem::rfind(&self.data[..upto], lit).map(|o| o + lit.len());
+        if abs != u32::MAX {
+            self.memo.prev_occ.insert(abs, (upto, r));
+        }
+        r
+    }
+
     /// Forward: can `toks[i..]` match starting at `pos`, ending at or before `end_max`?
     /// `memo` enables failure memoisation for top-level sequences (None inside alternates).
     pub fn fwd(&mut self, toks: &[Tok], i: usize, pos: usize, end_max: usize, memo: bool, k: &mut dyn FnMut(&mut Self, usize) -> bool) -> bool {
@@ -449,30 +602,35 @@ impl Verifier<'_> {
                     if lo > hi {
                         return false;
                     }
-                    // Jump between occurrences of a following literal instead of trying every position.
-                    let next_lit = match toks.get(i + 1) {
-                        Some(Tok::Lit { off, len }) => Some(&self.ar.bytes[*off as usize..(*off + *len) as usize]),
-                        _ => None,
-                    };
+                    // Jump between occurrences of the next literal (after any fixed-width
+                    // tokens of width `w`) instead of trying every position.
+                    let jump = self.jump_lit_fwd(toks, i + 1);
                     let mut p = lo;
                     while p <= hi {
-                        if let Some(l) = next_lit {
-                            let window_end = hi.saturating_add(l.len()).min(self.data.len());
-                            if p >= window_end {
-                                return false;
-                            }
-                            match memchr::memmem::find(&self.data[p..window_end], l) {
-                                Some(o) => p += o,
-                                None => return false,
+                        if let Some((w, abs, lit)) = jump {
+                            let from = p + w;
+                            let occ = if max == INF {
+                                self.next_occ_cached(abs, lit, from)
+                            } else {
+                                let end = hi.saturating_add(w + lit.len()).min(self.data.len());
+                                if from >= end {
+                                    None
+                                } else {
+                                    memchr::memmem::find(&self.data[from..end], lit).map(|o| from + o)
+                                }
+                            };
+                            match occ {
+                                Some(o) if o - w <= hi => p = o - w,
+                                _ => return false,
                             }
                         }
                         let key = (i as u32 + 1, p, true);
-                        if !memo || !self.memo.failed.contains(&key) {
+                        if !memo || !self.memo.failed(&key) {
                             if self.fwd(toks, i + 1, p, end_max, memo, k) {
                                 return true;
                             }
                             if memo {
-                                self.memo.failed.insert(key);
+                                self.memo.fail(key);
                             }
                         }
                         p += 1;
@@ -531,43 +689,40 @@ impl Verifier<'_> {
             let tok = toks[j - 1];
             match tok {
                 Tok::Gap { min, max } => {
+                    // p is where the preceding tokens end; walk from the nearest.
                     let Some(hi) = pos.checked_sub(min as usize) else { return false };
                     let lo = if max == INF { 0 } else { pos.saturating_sub(max as usize) };
-                    // p is the end of the preceding tokens; walk from the nearest.
-                    let prev_lit = match j.checked_sub(2).map(|x| toks[x]) {
-                        Some(Tok::Lit { off, len }) => Some(&self.ar.bytes[off as usize..(off + len) as usize]),
-                        _ => None,
-                    };
+                    let jump = self.jump_lit_bwd(toks, j - 1);
                     let mut p = hi;
                     loop {
-                        if let Some(l) = prev_lit {
-                            // Find the last occurrence of l ending at or before p (and at or after lo).
-                            let ws = lo.saturating_sub(l.len());
-                            let we = p.min(self.data.len());
-                            if we < ws + l.len() {
-                                return false;
-                            }
-                            match memchr::memmem::rfind(&self.data[ws..we], l) {
-                                Some(o) => {
-                                    let e = ws + o + l.len();
-                                    if e < lo {
-                                        return false;
-                                    }
-                                    p = e;
+                        if let Some((w, abs, lit)) = jump {
+                            // The literal must end at p - w.
+                            let Some(upto) = p.checked_sub(w) else { return false };
+                            let occ = if max == INF {
+                                self.prev_occ_cached(abs, lit, upto)
+                            } else {
+                                let ws = lo.saturating_sub(w + lit.len());
+                                if upto < ws + lit.len() {
+                                    None
+                                } else {
+                                    memchr::memmem::rfind(&self.data[ws..upto], lit).map(|o| ws + o + lit.len())
                                 }
-                                None => return false,
+                            };
+                            match occ {
+                                Some(e) if e + w >= lo => p = e + w,
+                                _ => return false,
                             }
                         }
                         let key = (j as u32, p, false);
-                        if !memo || !self.memo.failed.contains(&key) {
+                        if !memo || !self.memo.failed(&key) {
                             if self.bwd(toks, j - 1, p, memo, k) {
                                 return true;
                             }
                             if memo {
-                                self.memo.failed.insert(key);
+                                self.memo.fail(key);
                             }
                         }
-                        if p == lo {
+                        if p <= lo {
                             return false;
                         }
                         p -= 1;

@@ -327,13 +327,9 @@ fn best_window(bytes: &[u8], w: usize) -> Option<(usize, u32)> {
         .map(|i| {
             let win = &bytes[i..i + w];
             let mut c: u32 = win.iter().map(|&b| byte_cost(b)).sum();
-            let distinct = {
-                let mut v = win.to_vec();
-                v.sort_unstable();
-                v.dedup();
-                v.len() as u32
-            };
-            c += (w as u32 - distinct) * 12;
+            // Penalise repeated bytes (runs like `00000000` or `AAAA` are common in data).
+            let repeats = (1..w).filter(|&k| win[..k].contains(&win[k])).count() as u32;
+            c += repeats * 12;
             (i, c)
         })
         .min_by_key(|&(i, c)| (c, i))
@@ -592,6 +588,7 @@ impl SignatureSet {
 
     fn scan_view<'s>(&'s self, data: &[u8], targets: TargetMask, exe: Option<&ExeInfo>, opts: MatchOptions, sc: &mut Scratch, out: &mut Vec<Detection<'s>>) {
         // Reset scratch state.
+        sc.memo.reset_buffer();
         let nb = self.bodies.len().div_ceil(64);
         if sc.body_done.len() != nb {
             sc.body_done = vec![0; nb];
