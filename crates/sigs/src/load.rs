@@ -3,7 +3,11 @@
 use crate::cvd;
 use crate::db::{Database, DbKind};
 use crate::error::LineError;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// Bytes of a text database read and parsed at a time.
+pub const READ_BLOCK: usize = 16 << 20;
 
 /// The signatures built into the binary, so a scan works with no database at all.
 /// Names follow ClamAV's official ones for the same content.
@@ -60,16 +64,44 @@ impl Database {
             if matches!(kind, DbKind::Pua | DbKind::Other) {
                 continue;
             }
-            let data = match std::fs::read(&path) {
-                Ok(d) => d,
-                Err(e) => {
-                    self.report.problem(&path, 0, LineError::syntax(format!("cannot read: {e}")));
-                    continue;
-                }
+            let r = match kind {
+                DbKind::Cvd | DbKind::Cld => std::fs::read(&path).map(|data| self.load_container(&path, &data, kind == DbKind::Cvd)),
+                DbKind::Unsupported(_) => std::fs::read(&path).map(|data| self.load_text(&path, kind, &data)),
+                _ => self.load_file(&path, kind),
             };
-            match kind {
-                DbKind::Cvd | DbKind::Cld => self.load_container(&path, &data, kind == DbKind::Cvd),
-                _ => self.load_text(&path, kind, &data),
+            if let Err(e) = r {
+                self.report.problem(&path, 0, LineError::syntax(format!("cannot read: {e}")));
+            }
+        }
+    }
+
+    /// Streams a text database in blocks of whole lines, so memory stays bounded by
+    /// [`READ_BLOCK`] whatever the file's size.
+    pub fn load_file(&mut self, path: &Path, kind: DbKind) -> std::io::Result<()> {
+        let mut f = std::fs::File::open(path)?;
+        self.report.files += 1;
+        let mut buf = vec![0u8; READ_BLOCK];
+        let mut filled = 0usize;
+        let mut line = 0usize;
+        loop {
+            let n = f.read(&mut buf[filled..])?;
+            filled += n;
+            let eof = n == 0;
+            // Parse up to the last newline (everything at EOF).
+            let cut = if eof { filled } else { memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1) };
+            if cut == 0 && !eof && filled == buf.len() {
+                // A single line longer than the buffer: grow for it.
+                buf.resize(buf.len() * 2, 0);
+                continue;
+            }
+            if cut > 0 {
+                self.load_block(path, kind, &buf[..cut], line);
+                line += memchr::memchr_iter(b'\n', &buf[..cut]).count();
+                buf.copy_within(cut..filled, 0);
+                filled -= cut;
+            }
+            if eof {
+                return Ok(());
             }
         }
     }

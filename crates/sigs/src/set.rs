@@ -174,54 +174,63 @@ pub struct SetStats {
     pub approx_memory: usize,
 }
 
-/// Sorted hash tables of one digest length.
+/// Hash entries of one digest length in one vector sorted by (size, digest
+/// prefix); entries of size `*` ([`db::ANY_SIZE`]) sort last.
 #[derive(Debug, Default)]
 struct HashTable<const N: usize> {
-    /// Entries with a size, sorted by (size, hash).
-    sized: Vec<HashEntry<N>>,
-    /// Entries with size `*`, sorted by hash.
-    any: Vec<HashEntry<N>>,
+    entries: Vec<HashEntry<N>>,
+    /// Index of the first `*`-size entry.
+    any_from: usize,
+}
+
+#[inline]
+fn prefix64<const N: usize>(h: &[u8; N]) -> u64 {
+    u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
 }
 
 impl<const N: usize> HashTable<N> {
-    fn build(entries: Vec<HashEntry<N>>) -> Self {
-        let (mut any, mut sized): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| e.size.is_none());
-        sized.sort_unstable_by(|a, b| (a.size, a.hash).cmp(&(b.size, b.hash)));
-        any.sort_unstable_by(|a, b| a.hash.cmp(&b.hash));
-        HashTable { sized, any }
+    fn build(mut entries: Vec<HashEntry<N>>) -> Self {
+        entries.sort_unstable_by_key(|e| (e.size, prefix64(&e.hash)));
+        entries.shrink_to_fit();
+        let any_from = entries.partition_point(|e| e.size != db::ANY_SIZE);
+        HashTable { entries, any_from }
     }
 
+    /// Does any entry need this digest for a file of `size` bytes?
     fn wanted(&self, size: u64) -> bool {
-        if !self.any.is_empty() {
+        if self.any_from < self.entries.len() {
             return true;
         }
         let Ok(size) = u32::try_from(size) else { return false };
-        let i = self.sized.partition_point(|e| e.size < Some(size));
-        self.sized.get(i).is_some_and(|e| e.size == Some(size))
+        let sized = &self.entries[..self.any_from];
+        let i = sized.partition_point(|e| e.size < size);
+        sized.get(i).is_some_and(|e| e.size == size)
+    }
+
+    fn lookup_in(list: &[HashEntry<N>], size: u32, hash: &[u8; N], out: &mut Vec<u32>) {
+        let key = (size, prefix64(hash));
+        let i = list.partition_point(|e| (e.size, prefix64(&e.hash)) < key);
+        for e in &list[i..] {
+            if (e.size, prefix64(&e.hash)) != key {
+                break;
+            }
+            if e.hash == *hash {
+                out.push(e.name);
+            }
+        }
     }
 
     fn lookup(&self, size: u64, hash: &[u8; N], out: &mut Vec<u32>) {
         if let Ok(size) = u32::try_from(size) {
-            let key = (Some(size), *hash);
-            let i = self.sized.partition_point(|e| (e.size, e.hash) < key);
-            for e in &self.sized[i..] {
-                if (e.size, e.hash) != key {
-                    break;
-                }
-                out.push(e.name);
+            if size != db::ANY_SIZE {
+                Self::lookup_in(&self.entries[..self.any_from], size, hash, out);
             }
         }
-        let i = self.any.partition_point(|e| e.hash < *hash);
-        for e in &self.any[i..] {
-            if e.hash != *hash {
-                break;
-            }
-            out.push(e.name);
-        }
+        Self::lookup_in(&self.entries[self.any_from..], db::ANY_SIZE, hash, out);
     }
 
     fn len(&self) -> usize {
-        self.sized.len() + self.any.len()
+        self.entries.len()
     }
 }
 
@@ -267,7 +276,7 @@ pub struct SignatureSet {
 /// A signature that matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detection<'a> {
-    pub name: &'a str,
+    pub name: std::borrow::Cow<'a, str>,
     pub kind: SigKind,
 }
 
@@ -345,7 +354,8 @@ fn fold_key2(b: &[u8]) -> u16 {
 impl SignatureSet {
     /// Compiles a parsed database. Deterministic; memory proportional to the database.
     pub fn compile(db: Database) -> SignatureSet {
-        let Database { names, hashes, allow, bodies, logicals, versions, report, .. } = db;
+        let Database { mut names, hashes, allow, bodies, logicals, versions, report, .. } = db;
+        names.finish();
         let mut arena = Arena::default();
         let mut pats: Vec<Pat> = Vec::new();
         let mut body_meta = Vec::with_capacity(bodies.len());
@@ -563,7 +573,7 @@ impl SignatureSet {
         }
         // The same signature may fire in several views: report it once.
         let mut seen = std::collections::HashSet::new();
-        out.retain(|d| seen.insert((d.name, d.kind)));
+        out.retain(|d| seen.insert((d.name.clone(), d.kind)));
         out
     }
 
