@@ -8,7 +8,7 @@
 use crate::error::{LineError, LoadReport};
 use crate::hex::{self, Node};
 use crate::offset::Offset;
-use crate::pattern::Modifiers;
+use crate::pattern::{self, Arena, Compiled, Modifiers};
 use md5::{Digest, Md5};
 use std::collections::HashMap;
 use std::path::Path;
@@ -150,7 +150,8 @@ pub struct BodySig {
     pub name: u32,
     pub target: u8,
     pub offset: Offset,
-    pub nodes: Vec<Node>,
+    /// The compiled pattern, in [`Database::arena`].
+    pub(crate) pat: Compiled,
 }
 
 /// Comparison in a logical expression.
@@ -175,7 +176,8 @@ pub enum Expr {
 #[derive(Debug, Clone)]
 pub struct SubSig {
     pub offset: Offset,
-    pub nodes: Vec<Node>,
+    /// Compiled variants (two for `::wa`: wide and ASCII), in [`Database::arena`].
+    pub(crate) pats: Vec<Compiled>,
     pub mods: Modifiers,
 }
 
@@ -210,6 +212,8 @@ pub struct Database {
     pub allow: HashLists,
     pub bodies: Vec<BodySig>,
     pub logicals: Vec<LogicalSig>,
+    /// Compiled body patterns of `bodies` and `logicals`.
+    pub(crate) arena: Arena,
     /// `.ign2` entries: name → optional MD5 of the signature's database line.
     pub ignore: HashMap<String, Vec<Option<[u8; 16]>>>,
     /// Versions of loaded containers (`daily` → 27000).
@@ -415,6 +419,7 @@ impl Database {
     /// Appends a partial database parsed from a later part of the same input.
     fn absorb(&mut self, p: Database) {
         let base = self.names.absorb(p.names);
+        let rebase = self.arena.absorb(p.arena);
         let fix16 = |v: Vec<HashEntry<16>>| v.into_iter().map(move |mut e| { e.name += base; e });
         self.hashes.md5.extend(fix16(p.hashes.md5));
         self.allow.md5.extend(fix16(p.allow.md5));
@@ -422,8 +427,20 @@ impl Database {
         self.allow.sha1.extend(p.allow.sha1.into_iter().map(|mut e| { e.name += base; e }));
         self.hashes.sha256.extend(p.hashes.sha256.into_iter().map(|mut e| { e.name += base; e }));
         self.allow.sha256.extend(p.allow.sha256.into_iter().map(|mut e| { e.name += base; e }));
-        self.bodies.extend(p.bodies.into_iter().map(|mut b| { b.name += base; b }));
-        self.logicals.extend(p.logicals.into_iter().map(|mut l| { l.name += base; l }));
+        self.bodies.extend(p.bodies.into_iter().map(|mut b| {
+            b.name += base;
+            b.pat.start += rebase;
+            b
+        }));
+        self.logicals.extend(p.logicals.into_iter().map(|mut l| {
+            l.name += base;
+            for s in &mut l.subsigs {
+                for c in &mut s.pats {
+                    c.start += rebase;
+                }
+            }
+            l
+        }));
         let r = p.report;
         self.report.hash_sigs += r.hash_sigs;
         self.report.body_sigs += r.body_sigs;
@@ -559,7 +576,8 @@ impl Database {
             return Ok(Parsed::Skipped);
         }
         let name = self.names.push(f[0]);
-        self.bodies.push(BodySig { name, target, offset, nodes });
+        let pat = self.arena.compile(&nodes, false);
+        self.bodies.push(BodySig { name, target, offset, pat });
         self.report.body_sigs += 1;
         Ok(Parsed::Added)
     }
@@ -580,9 +598,9 @@ impl Database {
         if max_id as usize >= nsub {
             return Err(LineError::syntax(format!("expression names subsignature {max_id} but only {nsub} exist")));
         }
-        let mut subsigs = Vec::with_capacity(nsub);
+        let mut parsed = Vec::with_capacity(nsub);
         for (k, s) in f[3..].iter().enumerate() {
-            subsigs.push(parse_subsig(s, tdb.target).map_err(|e| match e {
+            parsed.push(parse_subsig(s, tdb.target).map_err(|e| match e {
                 LineError::Syntax(m) => LineError::Syntax(format!("subsignature {k}: {m}")),
                 LineError::Unsupported(m) => LineError::Unsupported(format!("subsignature {k}: {m}")),
             })?);
@@ -596,6 +614,13 @@ impl Database {
             return Ok(Parsed::Skipped);
         }
         let name = self.names.push(f[0]);
+        let subsigs = parsed
+            .into_iter()
+            .map(|(offset, nodes, mods)| {
+                let pats = pattern::variants(&nodes, mods).iter().map(|v| self.arena.compile(v, mods.nocase)).collect();
+                SubSig { offset, pats, mods }
+            })
+            .collect();
         self.logicals.push(LogicalSig { name, tdb, expr, subsigs });
         self.report.logical_sigs += 1;
         Ok(Parsed::Added)
@@ -664,7 +689,7 @@ fn parse_tdb(s: &str) -> Result<(Tdb, bool), LineError> {
     Ok((tdb, flevel_ok))
 }
 
-fn parse_subsig(s: &str, target: u8) -> Result<SubSig, LineError> {
+fn parse_subsig(s: &str, target: u8) -> Result<(Offset, Vec<Node>, Modifiers), LineError> {
     if s.is_empty() {
         return Err(LineError::syntax("empty subsignature"));
     }
@@ -692,7 +717,7 @@ fn parse_subsig(s: &str, target: u8) -> Result<SubSig, LineError> {
         return Err(LineError::syntax("EP/section offsets need target type 1, 6 or 9"));
     }
     let nodes = hex::parse(hexsig)?;
-    Ok(SubSig { offset, nodes, mods })
+    Ok((offset, nodes, mods))
 }
 
 /// Most nesting in a logical expression.

@@ -281,6 +281,32 @@ impl Arena {
         Tok::Alt { first, count: alts.len() as u32 }
     }
 
+    /// Appends another arena; returns the offset to add to its patterns' `start`.
+    /// Every index inside the moved tokens is rebased.
+    pub(crate) fn absorb(&mut self, o: Arena) -> u32 {
+        let (b, t, s, a) = (self.bytes.len() as u32, self.toks.len() as u32, self.sets.len() as u32, self.alts.len() as u32);
+        self.bytes.extend_from_slice(&o.bytes);
+        self.sets.extend_from_slice(&o.sets);
+        self.alts.extend(o.alts.iter().map(|&(st, l)| (st + t, l)));
+        self.toks.extend(o.toks.iter().map(|&tok| match tok {
+            Tok::Lit { off, len } => Tok::Lit { off: off + b, len },
+            Tok::LitI { off, len } => Tok::LitI { off: off + b, len },
+            Tok::Set(i) => Tok::Set(i + s),
+            Tok::Strs { off, len, count, negated, nocase } => Tok::Strs { off: off + b, len, count, negated, nocase },
+            Tok::Alt { first, count } => Tok::Alt { first: first + a, count },
+            other => other,
+        }));
+        t
+    }
+
+    /// Releases spare capacity once loading is done.
+    pub(crate) fn finish(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.toks.shrink_to_fit();
+        self.sets.shrink_to_fit();
+        self.alts.shrink_to_fit();
+    }
+
     pub(crate) fn slice(&self, c: &Compiled) -> &[Tok] {
         &self.toks[c.start as usize..(c.start + c.len) as usize]
     }

@@ -354,15 +354,14 @@ fn fold_key2(b: &[u8]) -> u16 {
 impl SignatureSet {
     /// Compiles a parsed database. Deterministic; memory proportional to the database.
     pub fn compile(db: Database) -> SignatureSet {
-        let Database { mut names, hashes, allow, bodies, logicals, versions, report, .. } = db;
+        let Database { mut names, hashes, allow, bodies, logicals, mut arena, versions, report, .. } = db;
         names.finish();
-        let mut arena = Arena::default();
-        let mut pats: Vec<Pat> = Vec::new();
+        arena.finish();
+        let mut pats: Vec<Pat> = Vec::with_capacity(bodies.len() + logicals.len() * 3);
         let mut body_meta = Vec::with_capacity(bodies.len());
         for (i, b) in bodies.into_iter().enumerate() {
             body_meta.push(BodyMeta { name: b.name });
-            let c = arena.compile(&b.nodes, false);
-            pats.push(Pat { c, owner: Owner::Body(i as u32), offset: b.offset, target: b.target, anchor_skip: 0 });
+            pats.push(Pat { c: b.pat, owner: Owner::Body(i as u32), offset: b.offset, target: b.target, anchor_skip: 0 });
         }
         let mut lsigs = Vec::with_capacity(logicals.len());
         let mut nsubs = 0u32;
@@ -370,15 +369,8 @@ impl SignatureSet {
             let LogicalSig { name, tdb, expr, subsigs } = l;
             let nsub = subsigs.len() as u32;
             for (k, s) in subsigs.iter().enumerate() {
-                for v in pattern::variants(&s.nodes, s.mods) {
-                    let c = arena.compile(&v, s.mods.nocase);
-                    pats.push(Pat {
-                        c,
-                        owner: Owner::Sub { lsig: li as u32, sub: k as u32 },
-                        offset: s.offset,
-                        target: tdb.target,
-                        anchor_skip: 0,
-                    });
+                for &c in &s.pats {
+                    pats.push(Pat { c, owner: Owner::Sub { lsig: li as u32, sub: k as u32 }, offset: s.offset, target: tdb.target, anchor_skip: 0 });
                 }
             }
             let zeros = vec![0u32; nsub as usize];
