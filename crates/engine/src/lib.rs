@@ -24,7 +24,10 @@ pub struct ScanObject<'a> {
 #[derive(Debug, Error)]
 pub enum EngineError {
     #[error("engine {engine} failed: {reason}")]
-    Failed { engine: &'static str, reason: String },
+    Failed {
+        engine: &'static str,
+        reason: String,
+    },
 }
 
 /// A detection engine. Implementations must be cheap to call concurrently.
@@ -32,7 +35,12 @@ pub trait Engine: Send + Sync {
     fn kind(&self) -> EngineKind;
     /// Appends findings for `obj` to `out`. An error means the object was not
     /// (fully) scanned by this engine; the scanner reports it, never as clean.
-    fn scan(&self, obj: ScanObject<'_>, opts: ScanOptions, out: &mut Vec<Finding>) -> Result<(), EngineError>;
+    fn scan(
+        &self,
+        obj: ScanObject<'_>,
+        opts: ScanOptions,
+        out: &mut Vec<Finding>,
+    ) -> Result<(), EngineError>;
 }
 
 thread_local! {
@@ -58,8 +66,15 @@ impl Engine for SignatureEngine {
         EngineKind::Signatures
     }
 
-    fn scan(&self, obj: ScanObject<'_>, opts: ScanOptions, out: &mut Vec<Finding>) -> Result<(), EngineError> {
-        let mo = MatchOptions { all_match: opts.all_match };
+    fn scan(
+        &self,
+        obj: ScanObject<'_>,
+        opts: ScanOptions,
+        out: &mut Vec<Finding>,
+    ) -> Result<(), EngineError> {
+        let mo = MatchOptions {
+            all_match: opts.all_match,
+        };
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             for d in self.set.scan(obj.data, mo, &mut s) {
@@ -106,7 +121,10 @@ impl Scanner {
 
     /// Scans one in-memory input.
     pub fn scan_bytes(&self, data: &[u8], opts: ScanOptions) -> ScanReport {
-        let mut report = ScanReport { size: data.len() as u64, ..Default::default() };
+        let mut report = ScanReport {
+            size: data.len() as u64,
+            ..Default::default()
+        };
         let obj = ScanObject { data, location: "" };
         for e in &self.engines {
             if let Err(err) = e.scan(obj, opts, &mut report.findings) {
@@ -123,7 +141,10 @@ impl Scanner {
     pub fn scan_file(&self, path: &Path, opts: ScanOptions) -> ScanReport {
         match std::fs::read(path) {
             Ok(data) => self.scan_bytes(&data, opts),
-            Err(e) => ScanReport { error: Some(io_reason(&e)), ..Default::default() },
+            Err(e) => ScanReport {
+                error: Some(io_reason(&e)),
+                ..Default::default()
+            },
         }
     }
 }
@@ -145,7 +166,10 @@ mod tests {
     const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
     fn scanner() -> Scanner {
-        let set = load_signatures(&SignatureConfig { paths: vec![], builtin: true });
+        let set = load_signatures(&SignatureConfig {
+            paths: vec![],
+            builtin: true,
+        });
         Scanner::new(vec![Box::new(SignatureEngine::new(Arc::new(set)))])
     }
 
@@ -158,8 +182,18 @@ mod tests {
         let mut padded = EICAR.to_vec();
         padded.extend_from_slice(b"\r\n");
         let r = s.scan_bytes(&padded, ScanOptions { all_match: true });
-        assert_eq!(r.findings.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), vec!["Win.Test.EICAR_NDB-1"]);
-        assert_eq!(s.scan_bytes(b"hello world", ScanOptions::default()).verdict(), Verdict::Clean);
+        assert_eq!(
+            r.findings
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>(),
+            vec!["Win.Test.EICAR_NDB-1"]
+        );
+        assert_eq!(
+            s.scan_bytes(b"hello world", ScanOptions::default())
+                .verdict(),
+            Verdict::Clean
+        );
     }
 
     #[test]

@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "mxguard", version, about = "Open email security gateway: scanner, gateway and tools")]
+#[command(
+    name = "mxguard",
+    version,
+    about = "Open email security gateway: scanner, gateway and tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -2,7 +2,7 @@
 
 use crate::DbArgs;
 use anyhow::Result;
-use mxguard_engine::{load_signatures, io_reason, Scanner, SignatureConfig, SignatureEngine};
+use mxguard_engine::{io_reason, load_signatures, Scanner, SignatureConfig, SignatureEngine};
 use mxguard_types::{ScanOptions, ScanReport, Verdict};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
@@ -94,13 +94,19 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<(PathBuf, String)
 
 pub fn run(a: ScanArgs) -> Result<ExitCode> {
     let t0 = Instant::now();
-    let set = load_signatures(&SignatureConfig { paths: a.db.db.clone(), builtin: !a.db.no_builtin });
+    let set = load_signatures(&SignatureConfig {
+        paths: a.db.db.clone(),
+        builtin: !a.db.no_builtin,
+    });
     let report = set.report();
     for p in report.problems.iter().take(20) {
         eprintln!("mxguard: warning: {p}");
     }
     if report.problems.len() > 20 {
-        eprintln!("mxguard: warning: {} more database problems (see `mxguard sigs info`)", report.problems.len() - 20);
+        eprintln!(
+            "mxguard: warning: {} more database problems (see `mxguard sigs info`)",
+            report.problems.len() - 20
+        );
     }
     let known = set.len();
     let load_time = t0.elapsed();
@@ -108,8 +114,12 @@ pub fn run(a: ScanArgs) -> Result<ExitCode> {
         eprintln!("mxguard: no signatures loaded");
         return Ok(ExitCode::from(2));
     }
-    let scanner = Arc::new(Scanner::new(vec![Box::new(SignatureEngine::new(Arc::new(set)))]));
-    let opts = ScanOptions { all_match: a.all_match };
+    let scanner = Arc::new(Scanner::new(vec![Box::new(SignatureEngine::new(
+        Arc::new(set),
+    ))]));
+    let opts = ScanOptions {
+        all_match: a.all_match,
+    };
 
     let mut files = Vec::new();
     let mut walk_errors = Vec::new();
@@ -118,11 +128,20 @@ pub fn run(a: ScanArgs) -> Result<ExitCode> {
     let files = Arc::new(files);
     let next = Arc::new(AtomicUsize::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
-    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let (tx, rx) = mpsc::channel::<(usize, ScanReport, Duration)>();
     let mut handles = Vec::new();
     for _ in 0..threads.min(total.max(1)) {
-        let (files, next, scanner, tx, bytes) = (files.clone(), next.clone(), scanner.clone(), tx.clone(), bytes.clone());
+        let (files, next, scanner, tx, bytes) = (
+            files.clone(),
+            next.clone(),
+            scanner.clone(),
+            tx.clone(),
+            bytes.clone(),
+        );
         handles.push(std::thread::spawn(move || loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(path) = files.get(i) else { break };
@@ -143,7 +162,17 @@ pub fn run(a: ScanArgs) -> Result<ExitCode> {
     let mut last_progress = Instant::now();
     for (path, reason) in &walk_errors {
         errors += 1;
-        print_one(&mut out, a.json, a.infected, path, &ScanReport { error: Some(reason.clone()), ..Default::default() }, Duration::ZERO)?;
+        print_one(
+            &mut out,
+            a.json,
+            a.infected,
+            path,
+            &ScanReport {
+                error: Some(reason.clone()),
+                ..Default::default()
+            },
+            Duration::ZERO,
+        )?;
     }
     for (i, r, el) in rx {
         done += 1;
@@ -158,7 +187,10 @@ pub fn run(a: ScanArgs) -> Result<ExitCode> {
         print_one(&mut out, a.json, a.infected, &files[i], &r, el)?;
         if progress && last_progress.elapsed() > Duration::from_millis(200) {
             out.flush()?;
-            eprint!("\r\x1b[2K{done}/{total} files, {:.1} MB", bytes.load(Ordering::Relaxed) as f64 / 1e6);
+            eprint!(
+                "\r\x1b[2K{done}/{total} files, {:.1} MB",
+                bytes.load(Ordering::Relaxed) as f64 / 1e6
+            );
             last_progress = Instant::now();
         }
     }
@@ -178,7 +210,11 @@ pub fn run(a: ScanArgs) -> Result<ExitCode> {
         if errors > 0 {
             writeln!(out, "Total errors: {errors}")?;
         }
-        writeln!(out, "Data scanned: {:.2} MB", bytes.load(Ordering::Relaxed) as f64 / 1e6)?;
+        writeln!(
+            out,
+            "Data scanned: {:.2} MB",
+            bytes.load(Ordering::Relaxed) as f64 / 1e6
+        )?;
         writeln!(out, "Load time: {:.3} sec", load_time.as_secs_f64())?;
         writeln!(out, "Time: {:.3} sec", el.as_secs_f64())?;
     }
@@ -192,7 +228,14 @@ pub fn run(a: ScanArgs) -> Result<ExitCode> {
     }))
 }
 
-fn print_one(out: &mut impl Write, json: bool, infected_only: bool, path: &Path, r: &ScanReport, el: Duration) -> Result<()> {
+fn print_one(
+    out: &mut impl Write,
+    json: bool,
+    infected_only: bool,
+    path: &Path,
+    r: &ScanReport,
+    el: Duration,
+) -> Result<()> {
     let verdict = r.verdict();
     if json {
         let j = JsonResult {
@@ -201,7 +244,11 @@ fn print_one(out: &mut impl Write, json: bool, infected_only: bool, path: &Path,
             threats: r
                 .findings
                 .iter()
-                .map(|f| JsonThreat { name: &f.name, engine: f.engine.as_str(), location: &f.location })
+                .map(|f| JsonThreat {
+                    name: &f.name,
+                    engine: f.engine.as_str(),
+                    location: &f.location,
+                })
                 .collect(),
             error: r.error.as_deref(),
             size: r.size,

@@ -28,7 +28,10 @@ pub fn run(cmd: SigsCommand) -> Result<ExitCode> {
     match cmd {
         SigsCommand::Info { db, problems } => {
             let t = Instant::now();
-            let set = load_signatures(&SignatureConfig { paths: db.db, builtin: !db.no_builtin });
+            let set = load_signatures(&SignatureConfig {
+                paths: db.db,
+                builtin: !db.no_builtin,
+            });
             let el = t.elapsed();
             let r = set.report();
             let s = set.stats();
@@ -41,34 +44,66 @@ pub fn run(cmd: SigsCommand) -> Result<ExitCode> {
             println!("Body signatures:      {}", s.body_sigs);
             println!("Logical signatures:   {}", s.logical_sigs);
             println!("Allow-list entries:   {}", s.allow_list);
-            println!("Ignore-list entries:  {} ({} signatures ignored)", r.ignored_names, r.ignored_sigs);
-            println!("Skipped by flevel:    {} (engine functionality level {})", r.flevel_skipped, mxguard_sigs::FLEVEL);
+            println!(
+                "Ignore-list entries:  {} ({} signatures ignored)",
+                r.ignored_names, r.ignored_sigs
+            );
+            println!(
+                "Skipped by flevel:    {} (engine functionality level {})",
+                r.flevel_skipped,
+                mxguard_sigs::FLEVEL
+            );
             println!("Invalid lines:        {}", r.invalid());
             println!("Unsupported:          {}", r.unsupported());
             println!(
                 "Patterns:             {} (anchored {} + short-anchored {}, positioned {}, unanchored {})",
                 s.patterns, s.anchored4, s.anchored2, s.positioned, s.unanchored
             );
-            println!("Prefilter memory:     {:.1} MiB", s.filter_bytes as f64 / 1048576.0);
-            println!("Approx. memory:       {:.1} MiB", s.approx_memory as f64 / 1048576.0);
+            println!(
+                "Prefilter memory:     {:.1} MiB",
+                s.filter_bytes as f64 / 1048576.0
+            );
+            println!(
+                "Approx. memory:       {:.1} MiB",
+                s.approx_memory as f64 / 1048576.0
+            );
             let limit = if problems == 0 { usize::MAX } else { problems };
             for p in r.problems.iter().take(limit) {
                 println!("{p}");
             }
             if r.problems.len() > limit {
-                println!("... {} more problems (use --problems 0 to list all)", r.problems.len() - limit);
+                println!(
+                    "... {} more problems (use --problems 0 to list all)",
+                    r.problems.len() - limit
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
         SigsCommand::Verify { db } => {
-            let set = load_signatures(&SignatureConfig { paths: db.db, builtin: !db.no_builtin });
+            let set = load_signatures(&SignatureConfig {
+                paths: db.db,
+                builtin: !db.no_builtin,
+            });
             let r = set.report();
             for p in &r.problems {
                 println!("{p}");
             }
-            let invalid = r.problems.iter().filter(|p| p.kind == ProblemKind::Invalid).count();
-            println!("{} signatures loaded, {} invalid lines, {} unsupported", set.len(), invalid, r.unsupported());
-            Ok(if invalid > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            let invalid = r
+                .problems
+                .iter()
+                .filter(|p| p.kind == ProblemKind::Invalid)
+                .count();
+            println!(
+                "{} signatures loaded, {} invalid lines, {} unsupported",
+                set.len(),
+                invalid,
+                r.unsupported()
+            );
+            Ok(if invalid > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }

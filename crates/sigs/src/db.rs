@@ -45,7 +45,10 @@ const NO_PREFIX: u32 = u32::MAX;
 
 impl Names {
     fn split(name: &str) -> (&str, &str) {
-        let first_digit = name.bytes().position(|b| b.is_ascii_digit()).unwrap_or(name.len());
+        let first_digit = name
+            .bytes()
+            .position(|b| b.is_ascii_digit())
+            .unwrap_or(name.len());
         match name[..first_digit].rfind(['.', '-', '_']) {
             Some(i) if i > 0 => name.split_at(i + 1),
             _ => ("", name),
@@ -93,7 +96,9 @@ impl Names {
         self.ends.is_empty()
     }
     pub fn bytes(&self) -> usize {
-        self.rest.len() + self.ends.len() * 8 + self.prefixes.iter().map(|p| p.len() + 24).sum::<usize>()
+        self.rest.len()
+            + self.ends.len() * 8
+            + self.prefixes.iter().map(|p| p.len() + 24).sum::<usize>()
     }
 
     /// Appends `other`'s names; returns the id offset to add to `other`'s ids.
@@ -103,7 +108,13 @@ impl Names {
         let shift = self.rest.len() as u32;
         self.rest.push_str(&other.rest);
         self.ends.extend(other.ends.iter().map(|e| e + shift));
-        self.pfx.extend(other.pfx.iter().map(|&p| if p == NO_PREFIX { NO_PREFIX } else { map[p as usize] }));
+        self.pfx.extend(other.pfx.iter().map(|&p| {
+            if p == NO_PREFIX {
+                NO_PREFIX
+            } else {
+                map[p as usize]
+            }
+        }));
         base
     }
 
@@ -169,7 +180,12 @@ pub enum Expr {
     /// Subsignature `id`, optionally with a count condition.
     Sub { id: u8, cmp: Option<(Cmp, u32)> },
     /// `l & r` / `l | r`, optionally as a block with count (and distinct-count) condition.
-    Op { and: bool, l: Box<Expr>, r: Box<Expr>, cmp: Option<(Cmp, u32, u32)> },
+    Op {
+        and: bool,
+        l: Box<Expr>,
+        r: Box<Expr>,
+        cmp: Option<(Cmp, u32, u32)>,
+    },
 }
 
 /// One subsignature of a logical signature.
@@ -256,7 +272,10 @@ fn hexdigest<const N: usize>(s: &str) -> Option<[u8; N]> {
 }
 
 fn parse_flevel(min: Option<&str>, max: Option<&str>) -> Result<bool, LineError> {
-    let num = |s: &str| s.parse::<u32>().map_err(|_| LineError::syntax(format!("invalid functionality level '{s}'")));
+    let num = |s: &str| {
+        s.parse::<u32>()
+            .map_err(|_| LineError::syntax(format!("invalid functionality level '{s}'")))
+    };
     if let Some(m) = min.filter(|s| !s.is_empty()) {
         if num(m)? > FLEVEL {
             return Ok(false);
@@ -278,7 +297,9 @@ fn check_name(name: &str) -> Result<(), LineError> {
         return Err(LineError::syntax("signature name too long"));
     }
     if name.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(LineError::syntax("signature name contains whitespace or control characters"));
+        return Err(LineError::syntax(
+            "signature name contains whitespace or control characters",
+        ));
     }
     Ok(())
 }
@@ -363,9 +384,16 @@ impl Database {
     pub fn load_text(&mut self, file: &Path, kind: DbKind, text: &[u8]) {
         self.report.files += 1;
         if let DbKind::Unsupported(what) = kind {
-            let n = text.split(|&b| b == b'\n').filter(|l| !l.is_empty() && !l.starts_with(b"#")).count();
+            let n = text
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty() && !l.starts_with(b"#"))
+                .count();
             if n > 0 {
-                self.report.problem(file, 0, LineError::unsupported(format!("{n} {what} not used")));
+                self.report.problem(
+                    file,
+                    0,
+                    LineError::unsupported(format!("{n} {what} not used")),
+                );
             }
             return;
         }
@@ -376,8 +404,13 @@ impl Database {
     /// Large blocks are split at line boundaries and parsed on all cores; the result
     /// is the same as a sequential parse (same order, same line numbers).
     pub fn load_block(&mut self, file: &Path, kind: DbKind, text: &[u8], first_line: usize) {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        if threads < 2 || text.len() < PARALLEL_MIN_BYTES || matches!(kind, DbKind::Ign | DbKind::Ign2) {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8);
+        if threads < 2
+            || text.len() < PARALLEL_MIN_BYTES
+            || matches!(kind, DbKind::Ign | DbKind::Ign2)
+        {
             self.parse_lines(file, kind, text, first_line);
             return;
         }
@@ -386,7 +419,11 @@ impl Database {
         let mut start = 0usize;
         let mut line = first_line;
         for k in 1..=threads {
-            let mut end = if k == threads { text.len() } else { (text.len() * k / threads).max(start) };
+            let mut end = if k == threads {
+                text.len()
+            } else {
+                (text.len() * k / threads).max(start)
+            };
             if end < text.len() {
                 end = memchr::memchr(b'\n', &text[end..]).map_or(text.len(), |o| end + o + 1);
             }
@@ -403,13 +440,18 @@ impl Database {
                 .iter()
                 .map(|&(a, b, l)| {
                     sc.spawn(move || {
-                        let mut d = Database { ignore: ignore.clone(), ..Database::default() };
+                        let mut d = Database {
+                            ignore: ignore.clone(),
+                            ..Database::default()
+                        };
                         d.parse_lines(file, kind, &text[a..b], l);
                         d
                     })
                 })
                 .collect();
-            hs.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+            hs.into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
         });
         for p in parts {
             self.absorb(p);
@@ -420,13 +462,38 @@ impl Database {
     fn absorb(&mut self, p: Database) {
         let base = self.names.absorb(p.names);
         let rebase = self.arena.absorb(p.arena);
-        let fix16 = |v: Vec<HashEntry<16>>| v.into_iter().map(move |mut e| { e.name += base; e });
+        let fix16 = |v: Vec<HashEntry<16>>| {
+            v.into_iter().map(move |mut e| {
+                e.name += base;
+                e
+            })
+        };
         self.hashes.md5.extend(fix16(p.hashes.md5));
         self.allow.md5.extend(fix16(p.allow.md5));
-        self.hashes.sha1.extend(p.hashes.sha1.into_iter().map(|mut e| { e.name += base; e }));
-        self.allow.sha1.extend(p.allow.sha1.into_iter().map(|mut e| { e.name += base; e }));
-        self.hashes.sha256.extend(p.hashes.sha256.into_iter().map(|mut e| { e.name += base; e }));
-        self.allow.sha256.extend(p.allow.sha256.into_iter().map(|mut e| { e.name += base; e }));
+        self.hashes
+            .sha1
+            .extend(p.hashes.sha1.into_iter().map(|mut e| {
+                e.name += base;
+                e
+            }));
+        self.allow
+            .sha1
+            .extend(p.allow.sha1.into_iter().map(|mut e| {
+                e.name += base;
+                e
+            }));
+        self.hashes
+            .sha256
+            .extend(p.hashes.sha256.into_iter().map(|mut e| {
+                e.name += base;
+                e
+            }));
+        self.allow
+            .sha256
+            .extend(p.allow.sha256.into_iter().map(|mut e| {
+                e.name += base;
+                e
+            }));
         self.bodies.extend(p.bodies.into_iter().map(|mut b| {
             b.name += base;
             b.pat.start += rebase;
@@ -466,7 +533,8 @@ impl Database {
             let line = match std::str::from_utf8(raw) {
                 Ok(l) => l,
                 Err(_) => {
-                    self.report.problem(file, lineno, LineError::syntax("line is not valid UTF-8"));
+                    self.report
+                        .problem(file, lineno, LineError::syntax("line is not valid UTF-8"));
                     continue;
                 }
             };
@@ -488,7 +556,13 @@ impl Database {
         let parts: Vec<&str> = line.split(':').collect();
         let (name, md5) = match (old, parts.as_slice()) {
             (false, [n]) => (*n, None),
-            (false, [n, h]) => (*n, Some(hexdigest::<16>(h).ok_or_else(|| LineError::syntax("invalid MD5 in ignore entry"))?)),
+            (false, [n, h]) => (
+                *n,
+                Some(
+                    hexdigest::<16>(h)
+                        .ok_or_else(|| LineError::syntax("invalid MD5 in ignore entry"))?,
+                ),
+            ),
             // Old `.ign`: db:line:name
             (true, [_, _, n]) => (*n, None),
             (_, [_, _, n]) => (*n, None),
@@ -527,23 +601,43 @@ impl Database {
             self.report.ignored_sigs += 1;
             return Ok(Parsed::Skipped);
         }
-        let lists = if allow { &mut self.allow } else { &mut self.hashes };
-        let bad = || LineError::syntax(format!("invalid hash '{hash}' (need 32, 40 or 64 hex digits)"));
+        let lists = if allow {
+            &mut self.allow
+        } else {
+            &mut self.hashes
+        };
+        let bad = || {
+            LineError::syntax(format!(
+                "invalid hash '{hash}' (need 32, 40 or 64 hex digits)"
+            ))
+        };
         match hash.len() {
             32 => {
                 let h = hexdigest::<16>(hash).ok_or_else(bad)?;
                 let name = self.names.push(name);
-                lists.md5.push(HashEntry { size, hash: h, name });
+                lists.md5.push(HashEntry {
+                    size,
+                    hash: h,
+                    name,
+                });
             }
             40 => {
                 let h = hexdigest::<20>(hash).ok_or_else(bad)?;
                 let name = self.names.push(name);
-                lists.sha1.push(HashEntry { size, hash: h, name });
+                lists.sha1.push(HashEntry {
+                    size,
+                    hash: h,
+                    name,
+                });
             }
             64 => {
                 let h = hexdigest::<32>(hash).ok_or_else(bad)?;
                 let name = self.names.push(name);
-                lists.sha256.push(HashEntry { size, hash: h, name });
+                lists.sha256.push(HashEntry {
+                    size,
+                    hash: h,
+                    name,
+                });
             }
             _ => return Err(bad()),
         }
@@ -558,13 +652,17 @@ impl Database {
     fn ndb_line(&mut self, line: &str) -> Result<Parsed, LineError> {
         let f: Vec<&str> = line.split(':').collect();
         if f.len() < 4 || f.len() > 6 {
-            return Err(LineError::syntax("expected Name:TargetType:Offset:HexSignature[:MinFL[:MaxFL]]"));
+            return Err(LineError::syntax(
+                "expected Name:TargetType:Offset:HexSignature[:MinFL[:MaxFL]]",
+            ));
         }
         check_name(f[0])?;
         let target = parse_target(f[1])?;
         let offset = Offset::parse(f[2])?;
         if offset.needs_exe() && !matches!(target, 1 | 6 | 9) {
-            return Err(LineError::syntax("EP/section offsets need target type 1, 6 or 9"));
+            return Err(LineError::syntax(
+                "EP/section offsets need target type 1, 6 or 9",
+            ));
         }
         let nodes = hex::parse(f[3])?;
         if !parse_flevel(f.get(4).copied(), f.get(5).copied())? {
@@ -577,7 +675,12 @@ impl Database {
         }
         let name = self.names.push(f[0]);
         let pat = self.arena.compile(&nodes, false);
-        self.bodies.push(BodySig { name, target, offset, pat });
+        self.bodies.push(BodySig {
+            name,
+            target,
+            offset,
+            pat,
+        });
         self.report.body_sigs += 1;
         Ok(Parsed::Added)
     }
@@ -585,24 +688,32 @@ impl Database {
     fn ldb_line(&mut self, line: &str) -> Result<Parsed, LineError> {
         let f: Vec<&str> = line.split(';').collect();
         if f.len() < 4 {
-            return Err(LineError::syntax("expected Name;TargetDescriptionBlock;LogicalExpression;Subsig0[;Subsig1...]"));
+            return Err(LineError::syntax(
+                "expected Name;TargetDescriptionBlock;LogicalExpression;Subsig0[;Subsig1...]",
+            ));
         }
         check_name(f[0])?;
         let (tdb, flevel_ok) = parse_tdb(f[1])?;
         let nsub = f.len() - 3;
         if nsub > MAX_SUBSIGS {
-            return Err(LineError::syntax(format!("more than {MAX_SUBSIGS} subsignatures")));
+            return Err(LineError::syntax(format!(
+                "more than {MAX_SUBSIGS} subsignatures"
+            )));
         }
         let expr = parse_expr(f[2])?;
         let max_id = expr_max_id(&expr);
         if max_id as usize >= nsub {
-            return Err(LineError::syntax(format!("expression names subsignature {max_id} but only {nsub} exist")));
+            return Err(LineError::syntax(format!(
+                "expression names subsignature {max_id} but only {nsub} exist"
+            )));
         }
         let mut parsed = Vec::with_capacity(nsub);
         for (k, s) in f[3..].iter().enumerate() {
             parsed.push(parse_subsig(s, tdb.target).map_err(|e| match e {
                 LineError::Syntax(m) => LineError::Syntax(format!("subsignature {k}: {m}")),
-                LineError::Unsupported(m) => LineError::Unsupported(format!("subsignature {k}: {m}")),
+                LineError::Unsupported(m) => {
+                    LineError::Unsupported(format!("subsignature {k}: {m}"))
+                }
             })?);
         }
         if !flevel_ok {
@@ -617,11 +728,19 @@ impl Database {
         let subsigs = parsed
             .into_iter()
             .map(|(offset, nodes, mods)| {
-                let pats = pattern::variants(&nodes, mods).iter().map(|v| self.arena.compile(v, mods.nocase)).collect();
+                let pats = pattern::variants(&nodes, mods)
+                    .iter()
+                    .map(|v| self.arena.compile(v, mods.nocase))
+                    .collect();
                 SubSig { offset, pats, mods }
             })
             .collect();
-        self.logicals.push(LogicalSig { name, tdb, expr, subsigs });
+        self.logicals.push(LogicalSig {
+            name,
+            tdb,
+            expr,
+            subsigs,
+        });
         self.report.logical_sigs += 1;
         Ok(Parsed::Added)
     }
@@ -654,7 +773,9 @@ fn parse_tdb(s: &str) -> Result<(Tdb, bool), LineError> {
     let mut target = None;
     let mut flevel_ok = true;
     for (i, kv) in s.split(',').enumerate() {
-        let (k, v) = kv.split_once(':').ok_or_else(|| LineError::syntax(format!("TDB entry '{kv}' has no value")))?;
+        let (k, v) = kv
+            .split_once(':')
+            .ok_or_else(|| LineError::syntax(format!("TDB entry '{kv}' has no value")))?;
         match k {
             "Engine" => {
                 if i != 0 {
@@ -675,13 +796,22 @@ fn parse_tdb(s: &str) -> Result<(Tdb, bool), LineError> {
             }
             "Intermediates" => {
                 let chain: Vec<String> = v.split('>').map(str::to_string).collect();
-                if chain.is_empty() || chain.len() > 16 || chain.iter().any(|t| !t.starts_with("CL_TYPE_")) {
+                if chain.is_empty()
+                    || chain.len() > 16
+                    || chain.iter().any(|t| !t.starts_with("CL_TYPE_"))
+                {
                     return Err(LineError::syntax(format!("invalid Intermediates '{v}'")));
                 }
                 tdb.intermediates = Some(chain);
             }
-            "IconGroup1" | "IconGroup2" => return Err(LineError::unsupported("icon group matching")),
-            "HandlerType" => return Err(LineError::unsupported("HandlerType (rescan as another type)")),
+            "IconGroup1" | "IconGroup2" => {
+                return Err(LineError::unsupported("icon group matching"))
+            }
+            "HandlerType" => {
+                return Err(LineError::unsupported(
+                    "HandlerType (rescan as another type)",
+                ))
+            }
             _ => return Err(LineError::syntax(format!("unknown TDB keyword '{k}'"))),
         }
     }
@@ -714,7 +844,9 @@ fn parse_subsig(s: &str, target: u8) -> Result<(Offset, Vec<Node>, Modifiers), L
         None => (Offset::ANY, body),
     };
     if offset.needs_exe() && !matches!(target, 1 | 6 | 9) {
-        return Err(LineError::syntax("EP/section offsets need target type 1, 6 or 9"));
+        return Err(LineError::syntax(
+            "EP/section offsets need target type 1, 6 or 9",
+        ));
     }
     let nodes = hex::parse(hexsig)?;
     Ok((offset, nodes, mods))
@@ -728,7 +860,10 @@ pub fn parse_expr(s: &str) -> Result<Expr, LineError> {
     let b = s.as_bytes();
     let (e, used) = expr_at(b, 0, 0)?;
     if used != b.len() {
-        return Err(LineError::syntax(format!("unexpected '{}' in logical expression", b[used] as char)));
+        return Err(LineError::syntax(format!(
+            "unexpected '{}' in logical expression",
+            b[used] as char
+        )));
     }
     Ok(e)
 }
@@ -741,7 +876,15 @@ fn expr_at(b: &[u8], i: usize, depth: usize) -> Result<(Expr, usize), LineError>
     match b.get(i) {
         Some(&c @ (b'&' | b'|')) => {
             let (r, j) = expr_at(b, i + 1, depth + 1)?;
-            Ok((Expr::Op { and: c == b'&', l: Box::new(l), r: Box::new(r), cmp: None }, j))
+            Ok((
+                Expr::Op {
+                    and: c == b'&',
+                    l: Box::new(l),
+                    r: Box::new(r),
+                    cmp: None,
+                },
+                j,
+            ))
         }
         _ => Ok((l, i)),
     }
@@ -755,7 +898,10 @@ fn number_at(b: &[u8], mut i: usize) -> Result<(u32, usize), LineError> {
     if s == i {
         return Err(LineError::syntax("number expected in logical expression"));
     }
-    let n = std::str::from_utf8(&b[s..i]).ok().and_then(|t| t.parse().ok()).ok_or_else(|| LineError::syntax("number too large"))?;
+    let n = std::str::from_utf8(&b[s..i])
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| LineError::syntax("number too large"))?;
     Ok((n, i))
 }
 
@@ -786,21 +932,41 @@ fn term_at(b: &[u8], i: usize, depth: usize) -> Result<(Expr, usize), LineError>
             let (cmp, k) = cmp_at(b, j + 1)?;
             let e = match (inner, cmp) {
                 (e, None) => e,
-                (Expr::Op { and, l, r, .. }, Some((c, x, y))) => Expr::Op { and, l, r, cmp: Some((c, x, y.unwrap_or(0))) },
-                (Expr::Sub { id, cmp: None }, Some((c, x, _))) => Expr::Sub { id, cmp: Some((c, x)) },
-                (Expr::Sub { .. }, Some(_)) => return Err(LineError::syntax("two counts on one subsignature")),
+                (Expr::Op { and, l, r, .. }, Some((c, x, y))) => Expr::Op {
+                    and,
+                    l,
+                    r,
+                    cmp: Some((c, x, y.unwrap_or(0))),
+                },
+                (Expr::Sub { id, cmp: None }, Some((c, x, _))) => Expr::Sub {
+                    id,
+                    cmp: Some((c, x)),
+                },
+                (Expr::Sub { .. }, Some(_)) => {
+                    return Err(LineError::syntax("two counts on one subsignature"))
+                }
             };
             Ok((e, k))
         }
         Some(c) if c.is_ascii_digit() => {
             let (id, j) = number_at(b, i)?;
             if id as usize >= MAX_SUBSIGS {
-                return Err(LineError::syntax(format!("subsignature index {id} out of range")));
+                return Err(LineError::syntax(format!(
+                    "subsignature index {id} out of range"
+                )));
             }
             let (cmp, k) = cmp_at(b, j)?;
-            Ok((Expr::Sub { id: id as u8, cmp: cmp.map(|(c, x, _)| (c, x)) }, k))
+            Ok((
+                Expr::Sub {
+                    id: id as u8,
+                    cmp: cmp.map(|(c, x, _)| (c, x)),
+                },
+                k,
+            ))
         }
-        _ => Err(LineError::syntax("subsignature index or '(' expected in logical expression")),
+        _ => Err(LineError::syntax(
+            "subsignature index or '(' expected in logical expression",
+        )),
     }
 }
 
@@ -834,7 +1000,11 @@ pub fn eval(e: &Expr, counts: &[u32]) -> (bool, u64, u64) {
             let (rv, rc, ri) = eval(r, counts);
             let ok = if *and { lv && rv } else { lv || rv };
             let Some((c, x, y)) = cmp else {
-                return if ok { (true, lc + rc, li | ri) } else { (false, 0, 0) };
+                return if ok {
+                    (true, lc + rc, li | ri)
+                } else {
+                    (false, 0, 0)
+                };
             };
             let (tc, ti) = if ok { (lc + rc, li | ri) } else { (0, 0) };
             let pass = match c {
@@ -885,10 +1055,26 @@ mod tests {
     fn ignore_lists_apply_with_and_without_md5() {
         let mut db = Database::new();
         let line = "Sig.B:0:*:41424344";
-        let md5 = Md5::digest(line.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>();
-        db.load_text(&PathBuf::from("x.ign2"), DbKind::Ign2, format!("Sig.A\nSig.B:{md5}\nSig.C:00000000000000000000000000000000\n").as_bytes());
-        db.load_text(&PathBuf::from("x.ndb"), DbKind::Ndb, format!("Sig.A:0:*:41424344\n{line}\nSig.C:0:*:41424344\nSig.D:0:*:41424344\n").as_bytes());
-        let names: Vec<String> = db.bodies.iter().map(|b| db.names.get(b.name).into_owned()).collect();
+        let md5 = Md5::digest(line.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        db.load_text(
+            &PathBuf::from("x.ign2"),
+            DbKind::Ign2,
+            format!("Sig.A\nSig.B:{md5}\nSig.C:00000000000000000000000000000000\n").as_bytes(),
+        );
+        db.load_text(
+            &PathBuf::from("x.ndb"),
+            DbKind::Ndb,
+            format!("Sig.A:0:*:41424344\n{line}\nSig.C:0:*:41424344\nSig.D:0:*:41424344\n")
+                .as_bytes(),
+        );
+        let names: Vec<String> = db
+            .bodies
+            .iter()
+            .map(|b| db.names.get(b.name).into_owned())
+            .collect();
         assert_eq!(names, vec!["Sig.C", "Sig.D"]);
         assert_eq!(db.report.ignored_sigs, 2);
     }
@@ -915,12 +1101,17 @@ mod tests {
     fn expressions_group_like_clamav() {
         let e = parse_expr("0&1|2").unwrap();
         // The first top-level operator splits: 0 & (1 | 2).
-        assert!(matches!(&e, Expr::Op { and: true, r, .. } if matches!(**r, Expr::Op { and: false, .. })));
+        assert!(
+            matches!(&e, Expr::Op { and: true, r, .. } if matches!(**r, Expr::Op { and: false, .. }))
+        );
         assert!(eval(&e, &[1, 0, 1]).0);
         assert!(!eval(&e, &[0, 1, 1]).0);
         let e = parse_expr("((0|1|2)>5,2)&(3|1)").unwrap();
         assert!(eval(&e, &[3, 3, 0, 1]).0);
-        assert!(!eval(&e, &[6, 0, 0, 1]).0, "needs two distinct subsignatures");
+        assert!(
+            !eval(&e, &[6, 0, 0, 1]).0,
+            "needs two distinct subsignatures"
+        );
         assert!(!eval(&e, &[2, 3, 0, 0]).0 || eval(&e, &[2, 3, 0, 0]).0 == (5 < 5));
         let e = parse_expr("0=0&1").unwrap();
         assert!(eval(&e, &[0, 1]).0);

@@ -54,7 +54,14 @@ impl fmt::Display for Problem {
         if self.line == 0 {
             write!(f, "{}: {}: {}", self.file.display(), kind, self.reason)
         } else {
-            write!(f, "{}:{}: {}: {}", self.file.display(), self.line, kind, self.reason)
+            write!(
+                f,
+                "{}:{}: {}: {}",
+                self.file.display(),
+                self.line,
+                kind,
+                self.reason
+            )
         }
     }
 }
@@ -78,10 +85,16 @@ pub struct LoadReport {
 
 impl LoadReport {
     pub fn invalid(&self) -> usize {
-        self.problems.iter().filter(|p| p.kind == ProblemKind::Invalid).count()
+        self.problems
+            .iter()
+            .filter(|p| p.kind == ProblemKind::Invalid)
+            .count()
     }
     pub fn unsupported(&self) -> usize {
-        self.problems.iter().filter(|p| p.kind == ProblemKind::Unsupported).count()
+        self.problems
+            .iter()
+            .filter(|p| p.kind == ProblemKind::Unsupported)
+            .count()
     }
     pub fn signatures(&self) -> usize {
         self.hash_sigs + self.body_sigs + self.logical_sigs
@@ -91,6 +104,11 @@ impl LoadReport {
             LineError::Syntax(r) => (ProblemKind::Invalid, r),
             LineError::Unsupported(r) => (ProblemKind::Unsupported, r),
         };
-        self.problems.push(Problem { file: file.to_path_buf(), line, kind, reason });
+        self.problems.push(Problem {
+            file: file.to_path_buf(),
+            line,
+            kind,
+            reason,
+        });
     }
 }

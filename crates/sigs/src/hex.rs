@@ -58,7 +58,13 @@ pub enum Node {
     /// `(B)`, `(L)` or `(W)`.
     Class { class: Class, negated: bool },
     /// `[x-y]`: byte `val` (under `mask`) at distance `min..=max` from the rest.
-    Near { val: u8, mask: u8, min: u8, max: u8, side: Side },
+    Near {
+        val: u8,
+        mask: u8,
+        min: u8,
+        max: u8,
+        side: Side,
+    },
 }
 
 fn hexval(c: u8) -> Option<u8> {
@@ -86,18 +92,31 @@ pub fn parse(s: &str) -> Result<Vec<Node>, LineError> {
         return Err(LineError::syntax("empty hex signature"));
     }
     if s.len() > MAX_HEX_LEN {
-        return Err(LineError::syntax(format!("hex signature longer than {MAX_HEX_LEN} characters")));
+        return Err(LineError::syntax(format!(
+            "hex signature longer than {MAX_HEX_LEN} characters"
+        )));
     }
-    let mut p = Parser { s: s.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: s.as_bytes(),
+        i: 0,
+    };
     let nodes = p.seq(0, false)?;
     if p.i != p.s.len() {
-        return Err(LineError::syntax(format!("unexpected '{}' at position {}", p.s[p.i] as char, p.i)));
+        return Err(LineError::syntax(format!(
+            "unexpected '{}' at position {}",
+            p.s[p.i] as char, p.i
+        )));
     }
     validate_near(&nodes)?;
-    if !nodes.iter().any(|n| matches!(n, Node::Byte { .. } | Node::Alt { .. })) {
+    if !nodes
+        .iter()
+        .any(|n| matches!(n, Node::Byte { .. } | Node::Alt { .. }))
+    {
         return Err(LineError::syntax("hex signature matches no bytes"));
     }
-    if matches!(nodes.first(), Some(Node::Gap { .. })) || matches!(nodes.last(), Some(Node::Gap { .. })) {
+    if matches!(nodes.first(), Some(Node::Gap { .. }))
+        || matches!(nodes.last(), Some(Node::Gap { .. }))
+    {
         return Err(LineError::syntax("hex signature starts or ends with a gap"));
     }
     Ok(nodes)
@@ -112,7 +131,9 @@ fn validate_near(nodes: &[Node]) -> Result<(), LineError> {
                 Side::Right => i + 1 == nodes.len() || matches!(nodes[i + 1], Node::Gap { .. }),
             };
             if !ok {
-                return Err(LineError::syntax("[x-y] must join a single byte to the start or end of a part"));
+                return Err(LineError::syntax(
+                    "[x-y] must join a single byte to the start or end of a part",
+                ));
             }
         }
     }
@@ -166,7 +187,13 @@ impl Parser<'_> {
                                 out.push(Node::Byte { val: 0, mask: 0 });
                             }
                         }
-                        _ if in_alt => return Err(LineError::syntax("ranged gap inside alternates")),
+                        _ if in_alt => {
+                            return Err(LineError::syntax("ranged gap inside alternates"))
+                        }
+                        // ClamAV stores "no maximum" as 0, so `{0}`, `{-0}` and `{n-0}` have no
+                        // upper bound there: `{0}` behaves like `*`. Signatures are written
+                        // against that behaviour, so we follow it.
+                        (min, Some(0)) => out.push(Node::Gap { min, max: None }),
                         (min, max) => out.push(Node::Gap { min, max }),
                     }
                 }
@@ -178,23 +205,43 @@ impl Parser<'_> {
                     let (min, max) = self.range(b']')?;
                     let max = max.ok_or_else(|| LineError::syntax("[x-y] needs an upper bound"))?;
                     if max > MAX_NEAR as u32 || min > max {
-                        return Err(LineError::syntax(format!("[x-y] range must satisfy x <= y <= {MAX_NEAR}")));
+                        return Err(LineError::syntax(format!(
+                            "[x-y] range must satisfy x <= y <= {MAX_NEAR}"
+                        )));
                     }
                     // `aa[x-y]HEX`: the part so far is one lone byte; otherwise `HEX[x-y]aa`.
-                    let part_start = out.iter().rposition(|n| matches!(n, Node::Gap { .. })).map_or(0, |p| p + 1);
-                    let lone_left = out.len() == part_start + 1 && matches!(out[part_start], Node::Byte { .. });
+                    let part_start = out
+                        .iter()
+                        .rposition(|n| matches!(n, Node::Gap { .. }))
+                        .map_or(0, |p| p + 1);
+                    let lone_left =
+                        out.len() == part_start + 1 && matches!(out[part_start], Node::Byte { .. });
                     if lone_left {
                         let Some(Node::Byte { val, mask }) = out.pop() else {
                             return Err(LineError::syntax("bad [x-y]"));
                         };
-                        out.push(Node::Near { val, mask, min: min as u8, max: max as u8, side: Side::Left });
+                        out.push(Node::Near {
+                            val,
+                            mask,
+                            min: min as u8,
+                            max: max as u8,
+                            side: Side::Left,
+                        });
                     } else {
-                        let (Some(&h), Some(&l)) = (self.s.get(self.i), self.s.get(self.i + 1)) else {
+                        let (Some(&h), Some(&l)) = (self.s.get(self.i), self.s.get(self.i + 1))
+                        else {
                             return Err(LineError::syntax("[x-y] must be followed by a byte"));
                         };
-                        let (val, mask) = hexbyte(h, l).ok_or_else(|| LineError::syntax("bad byte after [x-y]"))?;
+                        let (val, mask) = hexbyte(h, l)
+                            .ok_or_else(|| LineError::syntax("bad byte after [x-y]"))?;
                         self.i += 2;
-                        out.push(Node::Near { val, mask, min: min as u8, max: max as u8, side: Side::Right });
+                        out.push(Node::Near {
+                            val,
+                            mask,
+                            min: min as u8,
+                            max: max as u8,
+                            side: Side::Right,
+                        });
                     }
                 }
                 b'!' | b'(' => {
@@ -207,7 +254,9 @@ impl Parser<'_> {
                     }
                     self.i += 1;
                     // Character classes.
-                    if let (Some(k), Some(b')')) = (self.s.get(self.i).copied(), self.s.get(self.i + 1).copied()) {
+                    if let (Some(k), Some(b')')) =
+                        (self.s.get(self.i).copied(), self.s.get(self.i + 1).copied())
+                    {
                         let class = match k {
                             b'B' => Some(Class::Boundary),
                             b'L' => Some(Class::Line),
@@ -245,10 +294,13 @@ impl Parser<'_> {
                     if negated {
                         let len = alts[0].len();
                         let plain = alts.iter().all(|a| {
-                            a.len() == len && a.iter().all(|n| matches!(n, Node::Byte { mask: 0xff, .. }))
+                            a.len() == len
+                                && a.iter().all(|n| matches!(n, Node::Byte { mask: 0xff, .. }))
                         });
                         if !plain {
-                            return Err(LineError::syntax("negated alternates must be plain bytes of one length"));
+                            return Err(LineError::syntax(
+                                "negated alternates must be plain bytes of one length",
+                            ));
                         }
                     }
                     out.push(Node::Alt { alts, negated });
@@ -257,8 +309,9 @@ impl Parser<'_> {
                     let (Some(&h), Some(&l)) = (self.s.get(self.i), self.s.get(self.i + 1)) else {
                         return Err(LineError::syntax("odd number of hex digits"));
                     };
-                    let (val, mask) = hexbyte(h, l)
-                        .ok_or_else(|| LineError::syntax(format!("invalid hex '{}{}'", h as char, l as char)))?;
+                    let (val, mask) = hexbyte(h, l).ok_or_else(|| {
+                        LineError::syntax(format!("invalid hex '{}{}'", h as char, l as char))
+                    })?;
                     self.i += 2;
                     out.push(Node::Byte { val, mask });
                 }
@@ -286,7 +339,7 @@ impl Parser<'_> {
         }
         self.i += 1;
         if let (min, Some(max)) = r {
-            if min > max {
+            if min > max && max != 0 {
                 return Err(LineError::syntax("range minimum above maximum"));
             }
         }
@@ -306,19 +359,51 @@ mod tests {
     fn bytes_nibbles_wildcards() {
         assert_eq!(
             parse("41??4??2").unwrap(),
-            vec![b(0x41), Node::Byte { val: 0, mask: 0 }, Node::Byte { val: 0x40, mask: 0xf0 }, Node::Byte { val: 2, mask: 0x0f }]
+            vec![
+                b(0x41),
+                Node::Byte { val: 0, mask: 0 },
+                Node::Byte {
+                    val: 0x40,
+                    mask: 0xf0
+                },
+                Node::Byte { val: 2, mask: 0x0f }
+            ]
         );
     }
 
     #[test]
     fn gaps() {
-        assert_eq!(parse("4142*4344").unwrap()[2], Node::Gap { min: 0, max: None });
-        assert_eq!(parse("4142{-5}4344").unwrap()[2], Node::Gap { min: 0, max: Some(5) });
-        assert_eq!(parse("4142{5-}4344").unwrap()[2], Node::Gap { min: 5, max: None });
-        assert_eq!(parse("4142{2-5}4344").unwrap()[2], Node::Gap { min: 2, max: Some(5) });
+        assert_eq!(
+            parse("4142*4344").unwrap()[2],
+            Node::Gap { min: 0, max: None }
+        );
+        assert_eq!(
+            parse("4142{-5}4344").unwrap()[2],
+            Node::Gap {
+                min: 0,
+                max: Some(5)
+            }
+        );
+        assert_eq!(
+            parse("4142{5-}4344").unwrap()[2],
+            Node::Gap { min: 5, max: None }
+        );
+        assert_eq!(
+            parse("4142{2-5}4344").unwrap()[2],
+            Node::Gap {
+                min: 2,
+                max: Some(5)
+            }
+        );
         // {n} below 128 is n wildcards, not a split.
         assert_eq!(parse("4142{3}4344").unwrap().len(), 7);
-        assert_eq!(parse("4142{200}4344").unwrap()[2], Node::Gap { min: 200, max: Some(200) });
+        assert_eq!(
+            parse("4142{200}4344").unwrap()[2],
+            Node::Gap {
+                min: 200,
+                max: Some(200)
+            }
+        );
     }
 
     #[test]
@@ -329,24 +414,79 @@ mod tests {
         assert!(matches!(&n[1], Node::Alt { negated: true, .. }));
         assert!(parse("41!(42|4344)45").is_err());
         let n = parse("(B)4142!(W)43(L)").unwrap();
-        assert_eq!(n[0], Node::Class { class: Class::Boundary, negated: false });
-        assert_eq!(n[3], Node::Class { class: Class::Word, negated: true });
+        assert_eq!(
+            n[0],
+            Node::Class {
+                class: Class::Boundary,
+                negated: false
+            }
+        );
+        assert_eq!(
+            n[3],
+            Node::Class {
+                class: Class::Word,
+                negated: true
+            }
+        );
     }
 
     #[test]
     fn near_anchors() {
         let n = parse("64[4-4]61616161").unwrap();
-        assert_eq!(n[0], Node::Near { val: 0x64, mask: 0xff, min: 4, max: 4, side: Side::Left });
+        assert_eq!(
+            n[0],
+            Node::Near {
+                val: 0x64,
+                mask: 0xff,
+                min: 4,
+                max: 4,
+                side: Side::Left
+            }
+        );
         let n = parse("6262[3-6]65").unwrap();
-        assert_eq!(n[2], Node::Near { val: 0x65, mask: 0xff, min: 3, max: 6, side: Side::Right });
+        assert_eq!(
+            n[2],
+            Node::Near {
+                val: 0x65,
+                mask: 0xff,
+                min: 3,
+                max: 6,
+                side: Side::Right
+            }
+        );
         let n = parse("64[4-4]61616161{2}6262[3-6]65").unwrap();
-        assert!(matches!(n.last(), Some(Node::Near { side: Side::Right, .. })));
+        assert!(matches!(
+            n.last(),
+            Some(Node::Near {
+                side: Side::Right,
+                ..
+            })
+        ));
         assert!(parse("6162[1-40]63").is_err());
     }
 
     #[test]
     fn malformed_never_panics() {
-        for s in ["", "4", "4g", "(", "(41", "41|42", "{", "{-}", "41{5-2}42", "!41", "[1-2]", "*", "41*", "()", "(|)", "!(", "41[", "41[1-"] {
+        for s in [
+            "",
+            "4",
+            "4g",
+            "(",
+            "(41",
+            "41|42",
+            "{",
+            "{-}",
+            "41{5-2}42",
+            "!41",
+            "[1-2]",
+            "*",
+            "41*",
+            "()",
+            "(|)",
+            "!(",
+            "41[",
+            "41[1-",
+        ] {
             let _ = parse(s);
         }
         assert!(parse("").is_err());

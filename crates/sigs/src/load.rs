@@ -39,9 +39,16 @@ impl Database {
         for p in paths {
             if p.is_dir() {
                 let mut entries: Vec<PathBuf> = match std::fs::read_dir(p) {
-                    Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect(),
+                    Ok(rd) => rd
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file())
+                        .collect(),
                     Err(e) => {
-                        self.report.problem(p, 0, LineError::syntax(format!("cannot read directory: {e}")));
+                        self.report.problem(
+                            p,
+                            0,
+                            LineError::syntax(format!("cannot read directory: {e}")),
+                        );
                         continue;
                     }
                 };
@@ -54,7 +61,11 @@ impl Database {
             } else {
                 match DbKind::from_path(p) {
                     Some(k) => files.push((p.clone(), k)),
-                    None => self.report.problem(p, 0, LineError::syntax("unknown database file extension")),
+                    None => self.report.problem(
+                        p,
+                        0,
+                        LineError::syntax("unknown database file extension"),
+                    ),
                 }
             }
         }
@@ -65,12 +76,16 @@ impl Database {
                 continue;
             }
             let r = match kind {
-                DbKind::Cvd | DbKind::Cld => std::fs::read(&path).map(|data| self.load_container(&path, &data, kind == DbKind::Cvd)),
-                DbKind::Unsupported(_) => std::fs::read(&path).map(|data| self.load_text(&path, kind, &data)),
+                DbKind::Cvd | DbKind::Cld => std::fs::read(&path)
+                    .map(|data| self.load_container(&path, &data, kind == DbKind::Cvd)),
+                DbKind::Unsupported(_) => {
+                    std::fs::read(&path).map(|data| self.load_text(&path, kind, &data))
+                }
                 _ => self.load_file(&path, kind),
             };
             if let Err(e) = r {
-                self.report.problem(&path, 0, LineError::syntax(format!("cannot read: {e}")));
+                self.report
+                    .problem(&path, 0, LineError::syntax(format!("cannot read: {e}")));
             }
         }
     }
@@ -88,7 +103,11 @@ impl Database {
             filled += n;
             let eof = n == 0;
             // Parse up to the last newline (everything at EOF).
-            let cut = if eof { filled } else { memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1) };
+            let cut = if eof {
+                filled
+            } else {
+                memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1)
+            };
             if cut == 0 && !eof && filled == buf.len() {
                 // A single line longer than the buffer: grow for it.
                 buf.resize(buf.len() * 2, 0);
@@ -111,11 +130,19 @@ impl Database {
         let c = match cvd::read(data, verify_md5) {
             Ok(c) => c,
             Err(e) => {
-                self.report.problem(path, 0, LineError::syntax(format!("cannot read container: {e}")));
+                self.report.problem(
+                    path,
+                    0,
+                    LineError::syntax(format!("cannot read container: {e}")),
+                );
                 return;
             }
         };
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("db").to_string();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("db")
+            .to_string();
         self.versions.push((stem, c.header.version));
         let mut members: Vec<(PathBuf, DbKind, &[u8])> = c
             .files

@@ -35,7 +35,13 @@ pub(crate) enum Tok {
     /// One byte in set `arena.sets[idx]`.
     Set(u32),
     /// `count` strings of `len` bytes at `arena.bytes[off..]`; match one (or, negated, none).
-    Strs { off: u32, len: u16, count: u16, negated: bool, nocase: bool },
+    Strs {
+        off: u32,
+        len: u16,
+        count: u16,
+        negated: bool,
+        nocase: bool,
+    },
     /// Generic alternates: `arena.alts[first..first+count]` are token ranges.
     Alt { first: u32, count: u32 },
     /// Between `min` and `max` bytes (`max == INF`: unbounded).
@@ -43,9 +49,19 @@ pub(crate) enum Tok {
     /// A consuming character class.
     Class { class: Class, negated: bool },
     /// A zero-width class check at a part's left or right edge.
-    Edge { class: Class, negated: bool, left: bool },
+    Edge {
+        class: Class,
+        negated: bool,
+        left: bool,
+    },
     /// `[x-y]`: zero-width check that a byte sits `min..=max` bytes outside this edge.
-    Near { val: u8, mask: u8, min: u8, max: u8, left: bool },
+    Near {
+        val: u8,
+        mask: u8,
+        min: u8,
+        max: u8,
+        left: bool,
+    },
 }
 
 /// Storage shared by all compiled patterns of one signature set.
@@ -75,7 +91,11 @@ impl Modifiers {
                 'w' => m.wide = true,
                 'a' => m.ascii = true,
                 'f' => m.fullword = true,
-                _ => return Err(crate::error::LineError::syntax(format!("unknown subsignature modifier '{c}'"))),
+                _ => {
+                    return Err(crate::error::LineError::syntax(format!(
+                        "unknown subsignature modifier '{c}'"
+                    )))
+                }
             }
         }
         Ok(m)
@@ -96,8 +116,17 @@ pub(crate) fn variants(nodes: &[Node], m: Modifiers) -> Vec<Vec<Node>> {
     let mut base: Vec<Node> = nodes.to_vec();
     if m.fullword {
         base = near_to_gap(&base);
-        base.insert(0, Node::Class { class: Class::Word, negated: false });
-        base.push(Node::Class { class: Class::Word, negated: false });
+        base.insert(
+            0,
+            Node::Class {
+                class: Class::Word,
+                negated: false,
+            },
+        );
+        base.push(Node::Class {
+            class: Class::Word,
+            negated: false,
+        });
     }
     let mut out = Vec::new();
     if m.wide {
@@ -116,11 +145,20 @@ fn near_to_gap(nodes: &[Node]) -> Vec<Node> {
     let mut out = Vec::with_capacity(nodes.len() + 2);
     for n in nodes {
         match *n {
-            Node::Near { val, mask, min, max, side } => {
+            Node::Near {
+                val,
+                mask,
+                min,
+                max,
+                side,
+            } => {
                 let gap: Vec<Node> = if min == max {
                     (0..min).map(|_| Node::Byte { val: 0, mask: 0 }).collect()
                 } else {
-                    vec![Node::Gap { min: min as u32, max: Some(max as u32) }]
+                    vec![Node::Gap {
+                        min: min as u32,
+                        max: Some(max as u32),
+                    }]
                 };
                 if side == Side::Left {
                     out.push(Node::Byte { val, mask });
@@ -145,9 +183,10 @@ fn widen(nodes: &[Node]) -> Vec<Node> {
                 out.push(n.clone());
                 out.push(Node::Byte { val: 0, mask: 0xff });
             }
-            Node::Alt { alts, negated } => {
-                out.push(Node::Alt { alts: alts.iter().map(|a| widen(a)).collect(), negated: *negated })
-            }
+            Node::Alt { alts, negated } => out.push(Node::Alt {
+                alts: alts.iter().map(|a| widen(a)).collect(),
+                negated: *negated,
+            }),
             other => out.push(other.clone()),
         }
     }
@@ -165,7 +204,11 @@ impl Arena {
         let start = self.toks.len() as u32;
         let len = toks.len() as u32;
         self.toks.extend(toks);
-        Compiled { start, len, anchor_tok: None }
+        Compiled {
+            start,
+            len,
+            anchor_tok: None,
+        }
     }
 
     /// Compiles a sequence into a fresh token list; alternatives go into the arena.
@@ -177,15 +220,35 @@ impl Arena {
             let part_end = i + 1 == n || matches!(nodes[i + 1], Node::Gap { .. });
             match node {
                 Node::Byte { val, mask } => self.push_byte(&mut out, *val, *mask, nocase),
-                Node::Gap { min, max } => out.push(Tok::Gap { min: *min, max: max.unwrap_or(INF) }),
-                Node::Class { class, negated } => out.push(if part_start {
-                    Tok::Edge { class: *class, negated: *negated, left: true }
-                } else if part_end {
-                    Tok::Edge { class: *class, negated: *negated, left: false }
-                } else {
-                    Tok::Class { class: *class, negated: *negated }
+                Node::Gap { min, max } => out.push(Tok::Gap {
+                    min: *min,
+                    max: max.unwrap_or(INF),
                 }),
-                Node::Near { val, mask, min, max, side } => out.push(Tok::Near {
+                Node::Class { class, negated } => out.push(if part_start {
+                    Tok::Edge {
+                        class: *class,
+                        negated: *negated,
+                        left: true,
+                    }
+                } else if part_end {
+                    Tok::Edge {
+                        class: *class,
+                        negated: *negated,
+                        left: false,
+                    }
+                } else {
+                    Tok::Class {
+                        class: *class,
+                        negated: *negated,
+                    }
+                }),
+                Node::Near {
+                    val,
+                    mask,
+                    min,
+                    max,
+                    side,
+                } => out.push(Tok::Near {
                     val: *val,
                     mask: *mask,
                     min: *min,
@@ -245,7 +308,11 @@ impl Arena {
             let mut set = [0u64; 4];
             for a in alts {
                 if let Node::Byte { val, .. } = a[0] {
-                    let vs = if nocase { [val.to_ascii_lowercase(), val.to_ascii_uppercase()] } else { [val, val] };
+                    let vs = if nocase {
+                        [val.to_ascii_lowercase(), val.to_ascii_uppercase()]
+                    } else {
+                        [val, val]
+                    };
                     for v in vs {
                         set[(v >> 6) as usize] |= 1 << (v & 63);
                     }
@@ -259,7 +326,10 @@ impl Arena {
             self.sets.push(set);
             return Tok::Set(self.sets.len() as u32 - 1);
         }
-        if len0 <= u16::MAX as usize && alts.len() <= u16::MAX as usize && alts.iter().all(|a| a.len() == len0 && plain(a)) {
+        if len0 <= u16::MAX as usize
+            && alts.len() <= u16::MAX as usize
+            && alts.iter().all(|a| a.len() == len0 && plain(a))
+        {
             let off = self.bytes.len() as u32;
             for a in alts {
                 for n in a {
@@ -268,7 +338,13 @@ impl Arena {
                     }
                 }
             }
-            return Tok::Strs { off, len: len0 as u16, count: alts.len() as u16, negated, nocase };
+            return Tok::Strs {
+                off,
+                len: len0 as u16,
+                count: alts.len() as u16,
+                negated,
+                nocase,
+            };
         }
         // Generic alternates: each alternative becomes its own token range in the arena.
         let mut ranges = Vec::with_capacity(alts.len());
@@ -278,13 +354,21 @@ impl Arena {
         }
         let first = self.alts.len() as u32;
         self.alts.extend(ranges);
-        Tok::Alt { first, count: alts.len() as u32 }
+        Tok::Alt {
+            first,
+            count: alts.len() as u32,
+        }
     }
 
     /// Appends another arena; returns the offset to add to its patterns' `start`.
     /// Every index inside the moved tokens is rebased.
     pub(crate) fn absorb(&mut self, o: Arena) -> u32 {
-        let (b, t, s, a) = (self.bytes.len() as u32, self.toks.len() as u32, self.sets.len() as u32, self.alts.len() as u32);
+        let (b, t, s, a) = (
+            self.bytes.len() as u32,
+            self.toks.len() as u32,
+            self.sets.len() as u32,
+            self.alts.len() as u32,
+        );
         self.bytes.extend_from_slice(&o.bytes);
         self.sets.extend_from_slice(&o.sets);
         self.alts.extend(o.alts.iter().map(|&(st, l)| (st + t, l)));
@@ -292,8 +376,23 @@ impl Arena {
             Tok::Lit { off, len } => Tok::Lit { off: off + b, len },
             Tok::LitI { off, len } => Tok::LitI { off: off + b, len },
             Tok::Set(i) => Tok::Set(i + s),
-            Tok::Strs { off, len, count, negated, nocase } => Tok::Strs { off: off + b, len, count, negated, nocase },
-            Tok::Alt { first, count } => Tok::Alt { first: first + a, count },
+            Tok::Strs {
+                off,
+                len,
+                count,
+                negated,
+                nocase,
+            } => Tok::Strs {
+                off: off + b,
+                len,
+                count,
+                negated,
+                nocase,
+            },
+            Tok::Alt { first, count } => Tok::Alt {
+                first: first + a,
+                count,
+            },
             other => other,
         }));
         t
@@ -437,7 +536,9 @@ impl<'a> Verifier<'a> {
             }
             Tok::LitI { off, len } => {
                 let l = &self.ar.bytes[off as usize..(off + len) as usize];
-                self.data.get(at..at + len as usize).is_some_and(|d| eq_nocase(d, l))
+                self.data
+                    .get(at..at + len as usize)
+                    .is_some_and(|d| eq_nocase(d, l))
             }
             _ => false,
         }
@@ -455,14 +556,22 @@ impl<'a> Verifier<'a> {
     fn fixed_at(&self, tok: &Tok, at: usize) -> Option<usize> {
         let d = self.data;
         match *tok {
-            Tok::Lit { len, .. } | Tok::LitI { len, .. } => self.lit_ok(tok, at).then_some(len as usize),
+            Tok::Lit { len, .. } | Tok::LitI { len, .. } => {
+                self.lit_ok(tok, at).then_some(len as usize)
+            }
             Tok::Mask { val, mask } => (*d.get(at)? & mask == val).then_some(1),
             Tok::Skip(n) => (at.checked_add(n as usize)? <= d.len()).then_some(n as usize),
             Tok::Set(i) => {
                 let b = *d.get(at)?;
                 (self.ar.sets[i as usize][(b >> 6) as usize] >> (b & 63) & 1 == 1).then_some(1)
             }
-            Tok::Strs { off, len, count, negated, nocase } => {
+            Tok::Strs {
+                off,
+                len,
+                count,
+                negated,
+                nocase,
+            } => {
                 let l = len as usize;
                 let s = d.get(at..at.checked_add(l)?)?;
                 let base = off as usize;
@@ -493,7 +602,9 @@ impl<'a> Verifier<'a> {
             pos >= d.len()
                 || match class {
                     Class::Boundary => BOUNDARY[d[pos] as usize] >= 2,
-                    Class::Line => d[pos] == b'\n' || (d[pos] == b'\r' && d.get(pos + 1) == Some(&b'\n')),
+                    Class::Line => {
+                        d[pos] == b'\n' || (d[pos] == b'\r' && d.get(pos + 1) == Some(&b'\n'))
+                    }
                     Class::Word => !d[pos].is_ascii_alphanumeric(),
                 }
         };
@@ -503,7 +614,11 @@ impl<'a> Verifier<'a> {
     fn near_ok(&self, val: u8, mask: u8, min: u8, max: u8, left: bool, pos: usize) -> bool {
         let d = self.data;
         (min..=max).any(|i| {
-            let at = if left { pos.checked_sub(1 + i as usize) } else { pos.checked_add(i as usize) };
+            let at = if left {
+                pos.checked_sub(1 + i as usize)
+            } else {
+                pos.checked_add(i as usize)
+            };
             at.and_then(|a| d.get(a)).is_some_and(|b| b & mask == val)
         })
     }
@@ -511,7 +626,9 @@ impl<'a> Verifier<'a> {
     /// Widths a consuming class may take at `at` (forward): up to two options.
     fn class_widths(&self, class: Class, negated: bool, at: usize) -> [Option<usize>; 2] {
         let d = self.data;
-        let Some(&b) = d.get(at) else { return [None, None] };
+        let Some(&b) = d.get(at) else {
+            return [None, None];
+        };
         match class {
             Class::Line => {
                 let crlf = b == b'\r' && d.get(at + 1) == Some(&b'\n');
@@ -534,9 +651,17 @@ impl<'a> Verifier<'a> {
         for (k, t) in toks.iter().enumerate().skip(from) {
             match *t {
                 Tok::Lit { off, len } => {
-                    return Some((w, self.abs_index(toks, k), &self.ar.bytes[off as usize..(off + len) as usize]));
+                    return Some((
+                        w,
+                        self.abs_index(toks, k),
+                        &self.ar.bytes[off as usize..(off + len) as usize],
+                    ));
                 }
-                Tok::LitI { .. } | Tok::Mask { .. } | Tok::Skip(_) | Tok::Set(_) | Tok::Strs { .. } => w += fixed_width(t),
+                Tok::LitI { .. }
+                | Tok::Mask { .. }
+                | Tok::Skip(_)
+                | Tok::Set(_)
+                | Tok::Strs { .. } => w += fixed_width(t),
                 Tok::Edge { .. } | Tok::Near { .. } => {}
                 _ => return None,
             }
@@ -552,9 +677,17 @@ impl<'a> Verifier<'a> {
             let t = toks[k];
             match t {
                 Tok::Lit { off, len } => {
-                    return Some((w, self.abs_index(toks, k), &self.ar.bytes[off as usize..(off + len) as usize]));
+                    return Some((
+                        w,
+                        self.abs_index(toks, k),
+                        &self.ar.bytes[off as usize..(off + len) as usize],
+                    ));
                 }
-                Tok::LitI { .. } | Tok::Mask { .. } | Tok::Skip(_) | Tok::Set(_) | Tok::Strs { .. } => w += fixed_width(&t),
+                Tok::LitI { .. }
+                | Tok::Mask { .. }
+                | Tok::Skip(_)
+                | Tok::Set(_)
+                | Tok::Strs { .. } => w += fixed_width(&t),
                 Tok::Edge { .. } | Tok::Near { .. } => {}
                 _ => return None,
             }
@@ -586,7 +719,11 @@ impl<'a> Verifier<'a> {
                 }
             }
         }
-        let r = if from >= self.data.len() { None } else { memchr::memmem::find(&self.data[from..], lit).map(|o| from + o) };
+        let r = if from >= self.data.len() {
+            None
+        } else {
+            memchr::memmem::find(&self.data[from..], lit).map(|o| from + o)
+        };
         if abs != u32::MAX {
             self.memo.next_occ.insert(abs, (from, r));
         }
@@ -614,7 +751,15 @@ impl<'a> Verifier<'a> {
 
     /// Forward: can `toks[i..]` match starting at `pos`, ending at or before `end_max`?
     /// `memo` enables failure memoisation for top-level sequences (None inside alternates).
-    pub fn fwd(&mut self, toks: &[Tok], i: usize, pos: usize, end_max: usize, memo: bool, k: &mut dyn FnMut(&mut Self, usize) -> bool) -> bool {
+    pub fn fwd(
+        &mut self,
+        toks: &[Tok],
+        i: usize,
+        pos: usize,
+        end_max: usize,
+        memo: bool,
+        k: &mut dyn FnMut(&mut Self, usize) -> bool,
+    ) -> bool {
         let mut i = i;
         let mut pos = pos;
         loop {
@@ -624,7 +769,11 @@ impl<'a> Verifier<'a> {
             match *tok {
                 Tok::Gap { min, max } => {
                     let lo = pos.saturating_add(min as usize);
-                    let hi = if max == INF { end_max } else { pos.saturating_add(max as usize).min(end_max) };
+                    let hi = if max == INF {
+                        end_max
+                    } else {
+                        pos.saturating_add(max as usize).min(end_max)
+                    };
                     if lo > hi {
                         return false;
                     }
@@ -642,7 +791,8 @@ impl<'a> Verifier<'a> {
                                 if from >= end {
                                     None
                                 } else {
-                                    memchr::memmem::find(&self.data[from..end], lit).map(|o| from + o)
+                                    memchr::memmem::find(&self.data[from..end], lit)
+                                        .map(|o| from + o)
                                 }
                             };
                             match occ {
@@ -667,7 +817,8 @@ impl<'a> Verifier<'a> {
                     for a in first..first + count {
                         let (s, l) = self.ar.alts[a as usize];
                         let alt = &self.ar.toks[s as usize..(s + l) as usize];
-                        let mut cont = |v: &mut Self, p: usize| v.fwd(toks, i + 1, p, end_max, memo, k);
+                        let mut cont =
+                            |v: &mut Self, p: usize| v.fwd(toks, i + 1, p, end_max, memo, k);
                         if self.fwd(alt, 0, pos, end_max, false, &mut cont) {
                             return true;
                         }
@@ -679,17 +830,28 @@ impl<'a> Verifier<'a> {
                     match ws {
                         [Some(w), None] | [None, Some(w)] => pos += w,
                         [Some(a), Some(b)] => {
-                            return self.fwd(toks, i + 1, pos + a, end_max, memo, k) || self.fwd(toks, i + 1, pos + b, end_max, memo, k);
+                            return self.fwd(toks, i + 1, pos + a, end_max, memo, k)
+                                || self.fwd(toks, i + 1, pos + b, end_max, memo, k);
                         }
                         [None, None] => return false,
                     }
                 }
-                Tok::Edge { class, negated, left } => {
+                Tok::Edge {
+                    class,
+                    negated,
+                    left,
+                } => {
                     if !self.edge_ok(class, negated, left, pos) {
                         return false;
                     }
                 }
-                Tok::Near { val, mask, min, max, left } => {
+                Tok::Near {
+                    val,
+                    mask,
+                    min,
+                    max,
+                    left,
+                } => {
                     if !self.near_ok(val, mask, min, max, left, pos) {
                         return false;
                     }
@@ -705,7 +867,14 @@ impl<'a> Verifier<'a> {
 
     /// Backward: can `toks[..j]` match ending exactly at `pos` (so the match starts
     /// at some `s <= pos`) with `k(s)` accepting the start?
-    pub fn bwd(&mut self, toks: &[Tok], j: usize, pos: usize, memo: bool, k: &mut dyn FnMut(&mut Self, usize) -> bool) -> bool {
+    pub fn bwd(
+        &mut self,
+        toks: &[Tok],
+        j: usize,
+        pos: usize,
+        memo: bool,
+        k: &mut dyn FnMut(&mut Self, usize) -> bool,
+    ) -> bool {
         let mut j = j;
         let mut pos = pos;
         loop {
@@ -716,14 +885,22 @@ impl<'a> Verifier<'a> {
             match tok {
                 Tok::Gap { min, max } => {
                     // p is where the preceding tokens end; walk from the nearest.
-                    let Some(hi) = pos.checked_sub(min as usize) else { return false };
-                    let lo = if max == INF { 0 } else { pos.saturating_sub(max as usize) };
+                    let Some(hi) = pos.checked_sub(min as usize) else {
+                        return false;
+                    };
+                    let lo = if max == INF {
+                        0
+                    } else {
+                        pos.saturating_sub(max as usize)
+                    };
                     let jump = self.jump_lit_bwd(toks, j - 1);
                     let mut p = hi;
                     loop {
                         if let Some((w, abs, lit)) = jump {
                             // The literal must end at p - w.
-                            let Some(upto) = p.checked_sub(w) else { return false };
+                            let Some(upto) = p.checked_sub(w) else {
+                                return false;
+                            };
                             let occ = if max == INF {
                                 self.prev_occ_cached(abs, lit, upto)
                             } else {
@@ -731,7 +908,8 @@ impl<'a> Verifier<'a> {
                                 if upto < ws + lit.len() {
                                     None
                                 } else {
-                                    memchr::memmem::rfind(&self.data[ws..upto], lit).map(|o| ws + o + lit.len())
+                                    memchr::memmem::rfind(&self.data[ws..upto], lit)
+                                        .map(|o| ws + o + lit.len())
                                 }
                             };
                             match occ {
@@ -768,19 +946,33 @@ impl<'a> Verifier<'a> {
                 }
                 Tok::Class { class, negated } => {
                     for w in [1usize, 2] {
-                        let Some(s) = pos.checked_sub(w) else { continue };
-                        if self.class_widths(class, negated, s).contains(&Some(w)) && self.bwd(toks, j - 1, s, memo, k) {
+                        let Some(s) = pos.checked_sub(w) else {
+                            continue;
+                        };
+                        if self.class_widths(class, negated, s).contains(&Some(w))
+                            && self.bwd(toks, j - 1, s, memo, k)
+                        {
                             return true;
                         }
                     }
                     return false;
                 }
-                Tok::Edge { class, negated, left } => {
+                Tok::Edge {
+                    class,
+                    negated,
+                    left,
+                } => {
                     if !self.edge_ok(class, negated, left, pos) {
                         return false;
                     }
                 }
-                Tok::Near { val, mask, min, max, left } => {
+                Tok::Near {
+                    val,
+                    mask,
+                    min,
+                    max,
+                    left,
+                } => {
                     if !self.near_ok(val, mask, min, max, left, pos) {
                         return false;
                     }
@@ -791,7 +983,9 @@ impl<'a> Verifier<'a> {
                 },
                 _ => {
                     let w = fixed_width(&tok);
-                    let Some(s) = pos.checked_sub(w) else { return false };
+                    let Some(s) = pos.checked_sub(w) else {
+                        return false;
+                    };
                     match self.fixed_at(&tok, s) {
                         Some(_) => pos = s,
                         None => return false,

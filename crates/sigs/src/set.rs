@@ -115,7 +115,10 @@ impl AnchorTable {
 
     #[inline]
     fn slot(key: u32, bits: u32) -> usize {
-        (key.wrapping_mul(0x85EB_CA6B).rotate_left(13).wrapping_mul(0xC2B2_AE35) >> (32 - bits)) as usize
+        (key.wrapping_mul(0x85EB_CA6B)
+            .rotate_left(13)
+            .wrapping_mul(0xC2B2_AE35)
+            >> (32 - bits)) as usize
     }
 
     #[inline]
@@ -190,7 +193,28 @@ fn prefix64<const N: usize>(h: &[u8; N]) -> u64 {
 
 impl<const N: usize> HashTable<N> {
     fn build(mut entries: Vec<HashEntry<N>>) -> Self {
-        entries.sort_unstable_by_key(|e| (e.size, prefix64(&e.hash)));
+        // Names are numbered in load order. For one (size, digest), ClamAV keeps only the
+        // last loaded entry; so do we (sort with the name as tiebreak, keep the last).
+        entries.sort_unstable_by(|a, b| {
+            (a.size, prefix64(&a.hash), a.hash, a.name).cmp(&(
+                b.size,
+                prefix64(&b.hash),
+                b.hash,
+                b.name,
+            ))
+        });
+        let mut w = 0usize;
+        for r in 0..entries.len() {
+            if r + 1 < entries.len()
+                && entries[r + 1].size == entries[r].size
+                && entries[r + 1].hash == entries[r].hash
+            {
+                continue;
+            }
+            entries[w] = entries[r];
+            w += 1;
+        }
+        entries.truncate(w);
         entries.shrink_to_fit();
         let any_from = entries.partition_point(|e| e.size != db::ANY_SIZE);
         HashTable { entries, any_from }
@@ -201,7 +225,9 @@ impl<const N: usize> HashTable<N> {
         if self.any_from < self.entries.len() {
             return true;
         }
-        let Ok(size) = u32::try_from(size) else { return false };
+        let Ok(size) = u32::try_from(size) else {
+            return false;
+        };
         let sized = &self.entries[..self.any_from];
         let i = sized.partition_point(|e| e.size < size);
         sized.get(i).is_some_and(|e| e.size == size)
@@ -243,7 +269,11 @@ struct Hashes {
 
 impl Hashes {
     fn build(l: db::HashLists) -> Hashes {
-        Hashes { md5: HashTable::build(l.md5), sha1: HashTable::build(l.sha1), sha256: HashTable::build(l.sha256) }
+        Hashes {
+            md5: HashTable::build(l.md5),
+            sha1: HashTable::build(l.sha1),
+            sha256: HashTable::build(l.sha256),
+        }
     }
     fn len(&self) -> usize {
         self.md5.len() + self.sha1.len() + self.sha256.len()
@@ -354,29 +384,67 @@ fn fold_key2(b: &[u8]) -> u16 {
 impl SignatureSet {
     /// Compiles a parsed database. Deterministic; memory proportional to the database.
     pub fn compile(db: Database) -> SignatureSet {
-        let Database { mut names, hashes, allow, bodies, logicals, mut arena, versions, report, .. } = db;
+        let Database {
+            mut names,
+            hashes,
+            allow,
+            bodies,
+            logicals,
+            mut arena,
+            versions,
+            report,
+            ..
+        } = db;
         names.finish();
         arena.finish();
         let mut pats: Vec<Pat> = Vec::with_capacity(bodies.len() + logicals.len() * 3);
         let mut body_meta = Vec::with_capacity(bodies.len());
         for (i, b) in bodies.into_iter().enumerate() {
             body_meta.push(BodyMeta { name: b.name });
-            pats.push(Pat { c: b.pat, owner: Owner::Body(i as u32), offset: b.offset, target: b.target, anchor_skip: 0 });
+            pats.push(Pat {
+                c: b.pat,
+                owner: Owner::Body(i as u32),
+                offset: b.offset,
+                target: b.target,
+                anchor_skip: 0,
+            });
         }
         let mut lsigs = Vec::with_capacity(logicals.len());
         let mut nsubs = 0u32;
         for (li, l) in logicals.into_iter().enumerate() {
-            let LogicalSig { name, tdb, expr, subsigs } = l;
+            let LogicalSig {
+                name,
+                tdb,
+                expr,
+                subsigs,
+            } = l;
             let nsub = subsigs.len() as u32;
             for (k, s) in subsigs.iter().enumerate() {
                 for &c in &s.pats {
-                    pats.push(Pat { c, owner: Owner::Sub { lsig: li as u32, sub: k as u32 }, offset: s.offset, target: tdb.target, anchor_skip: 0 });
+                    pats.push(Pat {
+                        c,
+                        owner: Owner::Sub {
+                            lsig: li as u32,
+                            sub: k as u32,
+                        },
+                        offset: s.offset,
+                        target: tdb.target,
+                        anchor_skip: 0,
+                    });
                 }
             }
             let zeros = vec![0u32; nsub as usize];
             let true_when_empty = db::eval(&expr, &zeros).0;
             let counts = expr_counts(&expr);
-            lsigs.push(LsigMeta { name, tdb, expr, first_sub: nsubs, nsub, true_when_empty, counts });
+            lsigs.push(LsigMeta {
+                name,
+                tdb,
+                expr,
+                first_sub: nsubs,
+                nsub,
+                true_when_empty,
+                counts,
+            });
             nsubs += nsub;
         }
 
@@ -387,7 +455,8 @@ impl SignatureSet {
         let mut unanchored = Vec::new();
         for (pi, p) in pats.iter_mut().enumerate() {
             let pi = pi as u32;
-            let pinned = !matches!(p.offset.base, Base::Any | Base::SectionEntire(_)) && p.offset.shift <= POSITIONED_MAX_SHIFT;
+            let pinned = !matches!(p.offset.base, Base::Any | Base::SectionEntire(_))
+                && p.offset.shift <= POSITIONED_MAX_SHIFT;
             if pinned {
                 positioned.push(pi);
                 continue;
@@ -456,7 +525,12 @@ impl SignatureSet {
             (f2, ids)
         };
 
-        let always_eval = lsigs.iter().enumerate().filter(|(_, l)| l.true_when_empty).map(|(i, _)| i as u32).collect();
+        let always_eval = lsigs
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.true_when_empty)
+            .map(|(i, _)| i as u32)
+            .collect();
         let hashes = Hashes::build(hashes);
         let allow = Hashes::build(allow);
         let mut stats = SetStats {
@@ -469,7 +543,10 @@ impl SignatureSet {
             anchored2: stats_a2,
             positioned: positioned.len(),
             unanchored: unanchored.len(),
-            filter_bytes: f4.bits.len() * 8 + f4.table.slots.len() * 12 + f4.table.ids.len() * 4 + f2.len() * 8,
+            filter_bytes: f4.bits.len() * 8
+                + f4.table.slots.len() * 12
+                + f4.table.ids.len() * 4
+                + f2.len() * 8,
             approx_memory: 0,
         };
         stats.approx_memory = stats.filter_bytes
@@ -529,14 +606,30 @@ impl SignatureSet {
     ///
     /// Guarantees: no false negatives from the prefilter; never panics; allocation
     /// bounded by the number of matches plus one normalised copy per view.
-    pub fn scan<'s>(&'s self, data: &[u8], opts: MatchOptions, scratch: &mut Scratch) -> Vec<Detection<'s>> {
+    pub fn scan<'s>(
+        &'s self,
+        data: &[u8],
+        opts: MatchOptions,
+        scratch: &mut Scratch,
+    ) -> Vec<Detection<'s>> {
         let ft = filetype::detect(data);
-        let exe = if matches!(ft, FileType::Pe | FileType::Elf | FileType::MachO) { exe::parse(data) } else { None };
+        let exe = if matches!(ft, FileType::Pe | FileType::Elf | FileType::MachO) {
+            exe::parse(data)
+        } else {
+            None
+        };
         self.scan_typed(data, ft, exe.as_ref(), opts, scratch)
     }
 
     /// Like [`scan`](Self::scan) with the type and executable info already known.
-    pub fn scan_typed<'s>(&'s self, data: &[u8], ft: FileType, exe: Option<&ExeInfo>, opts: MatchOptions, scratch: &mut Scratch) -> Vec<Detection<'s>> {
+    pub fn scan_typed<'s>(
+        &'s self,
+        data: &[u8],
+        ft: FileType,
+        exe: Option<&ExeInfo>,
+        opts: MatchOptions,
+        scratch: &mut Scratch,
+    ) -> Vec<Detection<'s>> {
         let mut out = Vec::new();
         // Allow list first: an allow-listed file reports nothing.
         if self.hash_check(&self.allow, data, &mut scratch.names) {
@@ -545,7 +638,10 @@ impl SignatureSet {
         }
         if self.hash_check(&self.hashes, data, &mut scratch.names) {
             for &n in &scratch.names {
-                out.push(Detection { name: self.names.get(n), kind: SigKind::Hash });
+                out.push(Detection {
+                    name: self.names.get(n),
+                    kind: SigKind::Hash,
+                });
                 if !opts.all_match {
                     scratch.names.clear();
                     return out;
@@ -588,7 +684,15 @@ impl SignatureSet {
         names.len() > before
     }
 
-    fn scan_view<'s>(&'s self, data: &[u8], targets: TargetMask, exe: Option<&ExeInfo>, opts: MatchOptions, sc: &mut Scratch, out: &mut Vec<Detection<'s>>) {
+    fn scan_view<'s>(
+        &'s self,
+        data: &[u8],
+        targets: TargetMask,
+        exe: Option<&ExeInfo>,
+        opts: MatchOptions,
+        sc: &mut Scratch,
+        out: &mut Vec<Detection<'s>>,
+    ) {
         // Reset scratch state.
         sc.memo.reset_buffer();
         let nb = self.bodies.len().div_ceil(64);
@@ -604,7 +708,16 @@ impl SignatureSet {
         if sc.lsig_seen.len() != nl {
             sc.lsig_seen = vec![0; nl];
         }
-        let mut ctx = Ctx { set: self, data, targets, exe, all: opts.all_match, stop: false, out, sc };
+        let mut ctx = Ctx {
+            set: self,
+            data,
+            targets,
+            exe,
+            all: opts.all_match,
+            stop: false,
+            out,
+            sc,
+        };
 
         ctx.run_positioned();
         if !ctx.stop {
@@ -670,7 +783,10 @@ impl<'s> Ctx<'s, '_, '_, '_> {
                     *w |= 1 << (b & 63);
                     self.sc.touched_bodies.push(b);
                     let name = self.set.names.get(self.set.bodies[b as usize].name);
-                    self.out.push(Detection { name, kind: SigKind::Body });
+                    self.out.push(Detection {
+                        name,
+                        kind: SigKind::Body,
+                    });
                     if !self.all {
                         self.stop = true;
                     }
@@ -709,11 +825,17 @@ impl<'s> Ctx<'s, '_, '_, '_> {
                 continue;
             }
             let p = self.set.pats[pi as usize];
-            let Some(w) = self.window(&p.offset) else { continue };
+            let Some(w) = self.window(&p.offset) else {
+                continue;
+            };
             let toks = self.set.arena.slice(&p.c);
             for s in w.start_lo..=w.start_hi {
                 self.sc.memo.clear();
-                let mut v = Verifier { ar: &self.set.arena, data: self.data, memo: &mut self.sc.memo };
+                let mut v = Verifier {
+                    ar: &self.set.arena,
+                    data: self.data,
+                    memo: &mut self.sc.memo,
+                };
                 if v.fwd(toks, 0, s, w.end_max, true, &mut |_, _| true) {
                     self.record(pi, s);
                     if self.stop || !self.wanted(pi) {
@@ -736,19 +858,28 @@ impl<'s> Ctx<'s, '_, '_, '_> {
         let a = a as usize;
         let tok = toks[a];
         self.sc.memo.clear();
-        let mut v = Verifier { ar: &self.set.arena, data: self.data, memo: &mut self.sc.memo };
+        let mut v = Verifier {
+            ar: &self.set.arena,
+            data: self.data,
+            memo: &mut self.sc.memo,
+        };
         if !v.anchor_ok(&tok, at) {
             return;
         }
         let Some(w) = (if p.offset.is_any() {
-            Some(crate::offset::Window { start_lo: 0, start_hi: self.data.len(), end_max: self.data.len() })
+            Some(crate::offset::Window {
+                start_lo: 0,
+                start_hi: self.data.len(),
+                end_max: self.data.len(),
+            })
         } else {
             p.offset.window(self.data.len(), self.exe)
         }) else {
             return;
         };
         let after = at + pattern::fixed_width(&tok);
-        if after > w.end_max || !v.fwd(&toks[a + 1..], 0, after, w.end_max, true, &mut |_, _| true) {
+        if after > w.end_max || !v.fwd(&toks[a + 1..], 0, after, w.end_max, true, &mut |_, _| true)
+        {
             return;
         }
         let mut start = None;
@@ -821,11 +952,17 @@ impl<'s> Ctx<'s, '_, '_, '_> {
             return;
         }
         let p = self.set.pats[pi as usize];
-        let Some(w) = self.window(&p.offset) else { return };
+        let Some(w) = self.window(&p.offset) else {
+            return;
+        };
         let toks = self.set.arena.slice(&p.c);
         for s in w.start_lo..=w.start_hi.min(self.data.len()) {
             self.sc.memo.clear();
-            let mut v = Verifier { ar: &self.set.arena, data: self.data, memo: &mut self.sc.memo };
+            let mut v = Verifier {
+                ar: &self.set.arena,
+                data: self.data,
+                memo: &mut self.sc.memo,
+            };
             if v.fwd(toks, 0, s, w.end_max, true, &mut |_, _| true) {
                 self.record(pi, s);
                 if self.stop || !self.wanted(pi) {
@@ -883,7 +1020,10 @@ impl<'s> Ctx<'s, '_, '_, '_> {
             }
             let counts = &self.sc.sub_count[l.first_sub as usize..(l.first_sub + l.nsub) as usize];
             if db::eval(&l.expr, counts).0 {
-                self.out.push(Detection { name: set.names.get(l.name), kind: SigKind::Logical });
+                self.out.push(Detection {
+                    name: set.names.get(l.name),
+                    kind: SigKind::Logical,
+                });
                 if !self.all {
                     return;
                 }
@@ -919,8 +1059,17 @@ mod tests {
 
     fn hits(set: &SignatureSet, data: &[u8]) -> Vec<String> {
         let mut sc = Scratch::default();
-        let mut v: Vec<String> =
-            set.scan_typed(data, FileType::Binary, None, MatchOptions { all_match: true }, &mut sc).into_iter().map(|d| d.name.to_string()).collect();
+        let mut v: Vec<String> = set
+            .scan_typed(
+                data,
+                FileType::Binary,
+                None,
+                MatchOptions { all_match: true },
+                &mut sc,
+            )
+            .into_iter()
+            .map(|d| d.name.to_string())
+            .collect();
         v.sort();
         v
     }
@@ -977,14 +1126,25 @@ mod tests {
         for (i, (sig, data, want)) in NDB.iter().enumerate() {
             let set = set_of(DbKind::Ndb, &format!("S{i}:0:*:{sig}\n"));
             let got = !hits(&set, data).is_empty();
-            assert_eq!(got, *want, "case {i}: {sig} on {:?}", String::from_utf8_lossy(data));
+            assert_eq!(
+                got,
+                *want,
+                "case {i}: {sig} on {:?}",
+                String::from_utf8_lossy(data)
+            );
         }
     }
 
     #[test]
     fn offsets() {
-        let set = set_of(DbKind::Ndb, "Abs:0:2:41424344\nFloat:0:1,3:41424344\nEof:0:EOF-4:41424344\nShortAny:0:*:4142\n");
-        assert_eq!(hits(&set, b"xxABCD"), vec!["Abs", "Eof", "Float", "ShortAny"]);
+        let set = set_of(
+            DbKind::Ndb,
+            "Abs:0:2:41424344\nFloat:0:1,3:41424344\nEof:0:EOF-4:41424344\nShortAny:0:*:4142\n",
+        );
+        assert_eq!(
+            hits(&set, b"xxABCD"),
+            vec!["Abs", "Eof", "Float", "ShortAny"]
+        );
         assert_eq!(hits(&set, b"xxxxxABCDx"), vec!["ShortAny"]);
         assert_eq!(hits(&set, b"xxxxABCDx"), vec!["Float", "ShortAny"]);
     }
@@ -1014,14 +1174,30 @@ mod tests {
     #[test]
     fn hashes_only_when_size_matches_and_allow_list_wins() {
         let mut db = Database::new();
-        db.load_text(Path::new("t.hdb"), DbKind::Hdb, b"5d41402abc4b2a76b9719d911017c592:5:Hello.Md5\n");
-        db.load_text(Path::new("t.ndb"), DbKind::Ndb, b"Hello.Body:0:*:68656c6c6f\n");
+        db.load_text(
+            Path::new("t.hdb"),
+            DbKind::Hdb,
+            b"5d41402abc4b2a76b9719d911017c592:5:Hello.Md5\n",
+        );
+        db.load_text(
+            Path::new("t.ndb"),
+            DbKind::Ndb,
+            b"Hello.Body:0:*:68656c6c6f\n",
+        );
         let set = SignatureSet::compile(db);
         assert_eq!(hits(&set, b"hello"), vec!["Hello.Body", "Hello.Md5"]);
         assert!(set.hashes.md5.wanted(5) && !set.hashes.md5.wanted(6));
         let mut db = Database::new();
-        db.load_text(Path::new("t.ndb"), DbKind::Ndb, b"Hello.Body:0:*:68656c6c6f\n");
-        db.load_text(Path::new("t.fp"), DbKind::Fp, b"5d41402abc4b2a76b9719d911017c592:5:whatever\n");
+        db.load_text(
+            Path::new("t.ndb"),
+            DbKind::Ndb,
+            b"Hello.Body:0:*:68656c6c6f\n",
+        );
+        db.load_text(
+            Path::new("t.fp"),
+            DbKind::Fp,
+            b"5d41402abc4b2a76b9719d911017c592:5:whatever\n",
+        );
         let set = SignatureSet::compile(db);
         assert!(hits(&set, b"hello").is_empty());
         assert_eq!(hits(&set, b"hello!"), vec!["Hello.Body"]);

@@ -127,18 +127,29 @@ mod tests {
     use super::*;
 
     fn f(sev: Severity) -> Finding {
-        Finding { name: "X".into(), engine: EngineKind::Signatures, severity: sev, location: String::new() }
+        Finding {
+            name: "X".into(),
+            engine: EngineKind::Signatures,
+            severity: sev,
+            location: String::new(),
+        }
     }
 
     #[test]
     fn verdict_follows_worst_finding_and_errors_are_never_clean() {
         assert_eq!(Verdict::from_findings(&[]), Verdict::Clean);
-        assert_eq!(Verdict::from_findings(&[f(Severity::Suspicious)]), Verdict::Suspicious);
+        assert_eq!(
+            Verdict::from_findings(&[f(Severity::Suspicious)]),
+            Verdict::Suspicious
+        );
         assert_eq!(
             Verdict::from_findings(&[f(Severity::Suspicious), f(Severity::Infected)]),
             Verdict::Infected
         );
-        let mut r = ScanReport { error: Some("unreadable".into()), ..Default::default() };
+        let mut r = ScanReport {
+            error: Some("unreadable".into()),
+            ..Default::default()
+        };
         assert_eq!(r.verdict(), Verdict::Error);
         r.findings.push(f(Severity::Infected));
         assert_eq!(r.verdict(), Verdict::Infected);
