@@ -182,7 +182,7 @@ impl Parser<'_> {
                     self.i += 1;
                     let (min, max) = self.range(b'}')?;
                     match (min, max) {
-                        (n, Some(m)) if n == m && n < FIXED_GAP_EXPAND => {
+                        (n, Some(m)) if n == m && n > 0 && n < FIXED_GAP_EXPAND => {
                             for _ in 0..n {
                                 out.push(Node::Byte { val: 0, mask: 0 });
                             }
