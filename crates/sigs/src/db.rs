@@ -38,7 +38,9 @@ pub struct Names {
     ends: Vec<u32>,
     pfx: Vec<u32>,
     prefixes: Vec<String>,
-    index: HashMap<String, u32>,
+    index: HashMap<String, u32, crate::pattern::FastHash>,
+    /// The last prefix looked up (database files list related names together).
+    last: Option<(u32, u32)>,
 }
 
 const NO_PREFIX: u32 = u32::MAX;
@@ -59,12 +61,19 @@ impl Names {
         if p.is_empty() {
             return NO_PREFIX;
         }
+        if let Some((id, _)) = self.last {
+            if self.prefixes[id as usize] == p {
+                return id;
+            }
+        }
         if let Some(&id) = self.index.get(p) {
+            self.last = Some((id, 0));
             return id;
         }
         let id = self.prefixes.len() as u32;
         self.prefixes.push(p.to_string());
         self.index.insert(p.to_string(), id);
+        self.last = Some((id, 0));
         id
     }
 
@@ -118,9 +127,16 @@ impl Names {
         base
     }
 
+    fn reserve(&mut self, names: usize, text: usize) {
+        self.ends.reserve(names);
+        self.pfx.reserve(names);
+        self.rest.reserve(text);
+    }
+
     /// Drops load-time indexes and spare capacity.
     pub fn finish(&mut self) {
-        self.index = HashMap::new();
+        self.index = HashMap::default();
+        self.last = None;
         self.rest.shrink_to_fit();
         self.ends.shrink_to_fit();
         self.pfx.shrink_to_fit();
@@ -458,6 +474,18 @@ impl Database {
         }
     }
 
+    /// Reserves room for a database text of `bytes` bytes (shortest plausible lines).
+    pub(crate) fn reserve_for(&mut self, kind: DbKind, bytes: usize) {
+        let lines = bytes / 40;
+        match kind {
+            DbKind::Hdb => self.hashes.md5.reserve(lines),
+            DbKind::Hsb => self.hashes.sha256.reserve(bytes / 80),
+            DbKind::Fp => self.allow.md5.reserve(lines),
+            _ => return,
+        }
+        self.names.reserve(lines, bytes / 4);
+    }
+
     /// Appends a partial database parsed from a later part of the same input.
     fn absorb(&mut self, p: Database) {
         let base = self.names.absorb(p.names);
@@ -575,15 +603,33 @@ impl Database {
     }
 
     fn hash_line(&mut self, line: &str, allow: bool) -> Result<Parsed, LineError> {
-        let mut it = line.split(':');
-        let (Some(hash), Some(size), Some(name)) = (it.next(), it.next(), it.next()) else {
-            return Err(LineError::syntax("expected Hash:Size:Name"));
-        };
-        let minfl = it.next();
-        let maxfl = it.next();
-        if it.next().is_some() {
-            return Err(LineError::syntax("too many fields"));
+        // Hand-split on ':' (this runs millions of times per load).
+        let mut fields: [&str; 6] = [""; 6];
+        let mut n = 0usize;
+        let mut rest = line;
+        loop {
+            if n == fields.len() {
+                return Err(LineError::syntax("too many fields"));
+            }
+            match memchr::memchr(b':', rest.as_bytes()) {
+                Some(i) => {
+                    fields[n] = &rest[..i];
+                    rest = &rest[i + 1..];
+                    n += 1;
+                }
+                None => {
+                    fields[n] = rest;
+                    n += 1;
+                    break;
+                }
+            }
         }
+        if n < 3 {
+            return Err(LineError::syntax("expected Hash:Size:Name"));
+        }
+        let (hash, size, name) = (fields[0], fields[1], fields[2]);
+        let minfl = (n > 3).then_some(fields[3]);
+        let maxfl = (n > 4).then_some(fields[4]);
         check_name(name)?;
         let size = if size == "*" {
             ANY_SIZE
