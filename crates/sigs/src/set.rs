@@ -1073,6 +1073,7 @@ mod tests {
         SignatureSet::compile(db)
     }
 
+    /// Data must be 6 bytes or more: like clamscan, smaller buffers get no body scan.
     fn hits(set: &SignatureSet, data: &[u8]) -> Vec<String> {
         let mut sc = Scratch::default();
         let mut v: Vec<String> = set
@@ -1097,9 +1098,9 @@ mod tests {
         ("41424344", b"xxABCDxx", true),
         ("41424344", b"xxABCxDxx", false),
         ("4142??4445", b"..ABzDE..", true),
-        ("41424?44", b"ABCD", true),
-        ("41424?44", b"ABSD", false),
-        ("4142?344", b"ABSD", true),
+        ("41424?44", b"..ABCD", true),
+        ("41424?44", b"..ABSD", false),
+        ("4142?344", b"..ABSD", true),
         ("41424344*45464748", b"ABCD....lots....EFGH", true),
         ("41424344*45464748", b"EFGH ABCD", false),
         ("41424344{2}45464748", b"ABCDxxEFGH", true),
@@ -1122,16 +1123,16 @@ mod tests {
         ("61[2-3]41424344", b"axxxxABCD", false),
         ("41424344[1-2]7a", b"ABCDxz", true),
         ("41424344[1-2]7a", b"ABCDz", false),
-        ("(B)41424344", b"ABCD", true),
-        ("(B)41424344", b" ABCD", true),
-        ("(B)41424344", b"xABCD", false),
+        ("(B)41424344", b"ABCD..", true),
+        ("(B)41424344", b" ABCD.", true),
+        ("(B)41424344", b"xABCD.", false),
         ("41424344(B)", b"ABCD x", true),
         ("41424344(L)", b"ABCD\r\nx", true),
         ("41424344(L)", b"ABCDx", false),
         ("4142(L)4344", b"AB\r\nCD", true),
-        ("4142(L)4344", b"AB\nCD", true),
-        ("4142(W)4344", b"AB-CD", true),
-        ("4142(W)4344", b"ABxCD", false),
+        ("4142(L)4344", b"AB\nCD.", true),
+        ("4142(W)4344", b"AB-CD.", true),
+        ("4142(W)4344", b"ABxCD.", false),
         ("(W)41424344(W)", b"(ABCD)", true),
         ("(W)41424344(W)", b"xABCD)", false),
         ("41424344*(B)45464748", b"ABCD, EFGH", true),
@@ -1184,38 +1185,23 @@ mod tests {
         assert_eq!(hits(&set, b"xabcdex"), vec!["NoCase", "WideAscii"]);
         assert_eq!(hits(&set, b"ZZZZ ZZZZ YYYY"), vec!["Block"]);
         assert_eq!(hits(&set, b"ZZZZ ZZZZ ZZZZ"), Vec::<String>::new());
-        assert_eq!(hits(&set, b"ABCD"), vec!["Size"]);
+        assert_eq!(hits(&set, b"ABCD  "), vec!["Size"]);
     }
 
     #[test]
     fn hashes_only_when_size_matches_and_allow_list_wins() {
         let mut db = Database::new();
-        db.load_text(
-            Path::new("t.hdb"),
-            DbKind::Hdb,
-            b"5d41402abc4b2a76b9719d911017c592:5:Hello.Md5\n",
-        );
-        db.load_text(
-            Path::new("t.ndb"),
-            DbKind::Ndb,
-            b"Hello.Body:0:*:68656c6c6f\n",
-        );
+        db.load_text(Path::new("t.hdb"), DbKind::Hdb, b"5eb63bbbe01eeed093cb22bb8f5acdc3:11:Hello.Md5\n");
+        db.load_text(Path::new("t.ndb"), DbKind::Ndb, b"Hello.Body:0:*:68656c6c6f\n");
         let set = SignatureSet::compile(db);
-        assert_eq!(hits(&set, b"hello"), vec!["Hello.Body", "Hello.Md5"]);
-        assert!(set.hashes.md5.wanted(5) && !set.hashes.md5.wanted(6));
+        assert_eq!(hits(&set, b"hello world"), vec!["Hello.Body", "Hello.Md5"]);
+        assert!(set.hashes.md5.wanted(11) && !set.hashes.md5.wanted(12));
         let mut db = Database::new();
-        db.load_text(
-            Path::new("t.ndb"),
-            DbKind::Ndb,
-            b"Hello.Body:0:*:68656c6c6f\n",
-        );
-        db.load_text(
-            Path::new("t.fp"),
-            DbKind::Fp,
-            b"5d41402abc4b2a76b9719d911017c592:5:whatever\n",
-        );
+        db.load_text(Path::new("t.ndb"), DbKind::Ndb, b"Hello.Body:0:*:68656c6c6f\n");
+        db.load_text(Path::new("t.fp"), DbKind::Fp, b"5eb63bbbe01eeed093cb22bb8f5acdc3:11:whatever\n");
         let set = SignatureSet::compile(db);
-        assert!(hits(&set, b"hello").is_empty());
-        assert_eq!(hits(&set, b"hello!"), vec!["Hello.Body"]);
+        assert!(hits(&set, b"hello world").is_empty());
+        assert_eq!(hits(&set, b"hello world!"), vec!["Hello.Body"]);
     }
+
 }
