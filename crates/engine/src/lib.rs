@@ -97,16 +97,66 @@ pub struct SignatureConfig {
     pub paths: Vec<PathBuf>,
     /// Include the signatures built into the binary (EICAR).
     pub builtin: bool,
+    /// Keep a compiled copy of the databases here and reuse it while the
+    /// databases are unchanged (`None`: always parse and compile).
+    pub cache_dir: Option<PathBuf>,
 }
 
-/// Loads and compiles the configured signatures.
-pub fn load_signatures(cfg: &SignatureConfig) -> SignatureSet {
+/// How a signature set was obtained.
+#[derive(Debug, Clone, Default)]
+pub struct LoadInfo {
+    /// Read from the compiled cache.
+    pub from_cache: bool,
+    /// Why the cache could not be read or written (a warning: the set is complete anyway).
+    pub cache_note: Option<String>,
+}
+
+/// Loads and compiles the configured signatures, through the compiled cache when
+/// one is configured: a valid cache for exactly these sources is used, anything
+/// else (missing, stale, corrupt) is rebuilt from the databases and rewritten.
+pub fn load_signatures(cfg: &SignatureConfig) -> (SignatureSet, LoadInfo) {
+    let mut info = LoadInfo::default();
+    let cache = cfg.cache_dir.as_ref().map(|d| {
+        let key = mxguard_sigs::fingerprint(&cfg.paths, cfg.builtin);
+        // One cache file per list of sources; the fingerprint inside says whether it is current.
+        let mut who = String::new();
+        for p in &cfg.paths {
+            let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+            who.push_str(&abs.to_string_lossy());
+            who.push('\n');
+        }
+        who.push_str(if cfg.builtin { "builtin" } else { "no-builtin" });
+        let id = fnv(who.as_bytes());
+        (d.join(format!("sigs-{id:016x}.mxc")), key)
+    });
+    if let Some((path, key)) = &cache {
+        match SignatureSet::read_cache(path, *key) {
+            Ok(set) => {
+                info.from_cache = true;
+                return (set, info);
+            }
+            Err(mxguard_sigs::CacheError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => info.cache_note = Some(format!("{}: {e}; rebuilt", path.display())),
+        }
+    }
     let mut db = Database::new();
     if cfg.builtin {
         db.load_builtin();
     }
     db.load_paths(&cfg.paths);
-    SignatureSet::compile(db)
+    let set = SignatureSet::compile(db);
+    if let Some((path, key)) = &cache {
+        if let Err(e) = set.write_cache(path, *key) {
+            info.cache_note = Some(format!("cannot write cache {}: {e}", path.display()));
+        }
+    }
+    (set, info)
+}
+
+fn fnv(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+        (h ^ x as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Runs engines over inputs. Cheap to share (`Arc`) between threads.
@@ -166,9 +216,10 @@ mod tests {
     const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
     fn scanner() -> Scanner {
-        let set = load_signatures(&SignatureConfig {
+        let (set, _) = load_signatures(&SignatureConfig {
             paths: vec![],
             builtin: true,
+            cache_dir: None,
         });
         Scanner::new(vec![Box::new(SignatureEngine::new(Arc::new(set)))])
     }
@@ -194,6 +245,63 @@ mod tests {
                 .verdict(),
             Verdict::Clean
         );
+    }
+
+    #[test]
+    fn compiled_cache_is_reused_only_while_current_and_survives_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("local.ndb");
+        std::fs::write(&db, "Test.Cache-1:0:*:6361636865206d65\n").unwrap();
+        let cfg = SignatureConfig {
+            paths: vec![db.clone()],
+            builtin: true,
+            cache_dir: Some(dir.path().join("cache")),
+        };
+        let names = |set: SignatureSet| {
+            let s = Scanner::new(vec![Box::new(SignatureEngine::new(Arc::new(set)))]);
+            let mut v: Vec<String> = s
+                .scan_bytes(b"please cache me!", ScanOptions { all_match: true })
+                .findings
+                .into_iter()
+                .map(|f| f.name)
+                .collect();
+            v.extend(
+                s.scan_bytes(EICAR, ScanOptions::default())
+                    .findings
+                    .into_iter()
+                    .map(|f| f.name),
+            );
+            v
+        };
+        let (a, ia) = load_signatures(&cfg);
+        assert!(!ia.from_cache && ia.cache_note.is_none(), "{ia:?}");
+        let (b, ib) = load_signatures(&cfg);
+        assert!(ib.from_cache, "{ib:?}");
+        let (na, nb) = (names(a), names(b));
+        assert_eq!(na, vec!["Test.Cache-1", "Win.Test.EICAR_HDB-1"]);
+        assert_eq!(na, nb);
+        // A changed database invalidates the cache.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&db, "Test.Cache-2:0:*:6361636865206d65\n").unwrap();
+        let (c, ic) = load_signatures(&cfg);
+        assert!(!ic.from_cache);
+        assert_eq!(names(c)[0], "Test.Cache-2");
+        // A corrupt cache is rebuilt, never trusted.
+        let file = std::fs::read_dir(dir.path().join("cache"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mut bytes = std::fs::read(&file).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x55;
+        std::fs::write(&file, &bytes).unwrap();
+        let (d, id) = load_signatures(&cfg);
+        assert!(!id.from_cache && id.cache_note.is_some());
+        assert_eq!(names(d)[0], "Test.Cache-2");
+        let (_, ie) = load_signatures(&cfg);
+        assert!(ie.from_cache);
     }
 
     #[test]

@@ -27,6 +27,33 @@ pub struct DbArgs {
     /// Do not load the signatures built into the binary.
     #[arg(long)]
     pub no_builtin: bool,
+    /// Where the compiled-database cache lives (default: $XDG_CACHE_HOME/mxguard or ~/.cache/mxguard).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Always parse and compile the databases; neither read nor write the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl DbArgs {
+    pub fn config(&self) -> mxguard_engine::SignatureConfig {
+        let cache_dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                    .map(|d| d.join("mxguard"))
+            })
+        };
+        mxguard_engine::SignatureConfig {
+            paths: self.db.clone(),
+            builtin: !self.no_builtin,
+            cache_dir,
+        }
+    }
 }
 
 #[derive(Subcommand)]

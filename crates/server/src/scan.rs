@@ -2,7 +2,7 @@
 
 use crate::DbArgs;
 use anyhow::Result;
-use mxguard_engine::{io_reason, load_signatures, Scanner, SignatureConfig, SignatureEngine};
+use mxguard_engine::{io_reason, load_signatures, Scanner, SignatureEngine};
 use mxguard_types::{ScanOptions, ScanReport, Verdict};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
@@ -94,10 +94,10 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<(PathBuf, String)
 
 pub fn run(a: ScanArgs) -> Result<ExitCode> {
     let t0 = Instant::now();
-    let set = load_signatures(&SignatureConfig {
-        paths: a.db.db.clone(),
-        builtin: !a.db.no_builtin,
-    });
+    let (set, info) = load_signatures(&a.db.config());
+    if let Some(n) = &info.cache_note {
+        eprintln!("mxguard: warning: {n}");
+    }
     let report = set.report();
     for p in report.problems.iter().take(20) {
         eprintln!("mxguard: warning: {p}");

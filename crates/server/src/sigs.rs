@@ -2,7 +2,7 @@
 
 use crate::DbArgs;
 use anyhow::Result;
-use mxguard_engine::{load_signatures, SignatureConfig};
+use mxguard_engine::load_signatures;
 use mxguard_sigs::ProblemKind;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -28,14 +28,22 @@ pub fn run(cmd: SigsCommand) -> Result<ExitCode> {
     match cmd {
         SigsCommand::Info { db, problems } => {
             let t = Instant::now();
-            let set = load_signatures(&SignatureConfig {
-                paths: db.db,
-                builtin: !db.no_builtin,
-            });
+            let (set, info) = load_signatures(&db.config());
             let el = t.elapsed();
+            if let Some(n) = &info.cache_note {
+                eprintln!("mxguard: warning: {n}");
+            }
             let r = set.report();
             let s = set.stats();
-            println!("Load time:            {:.3} s", el.as_secs_f64());
+            println!(
+                "Load time:            {:.3} s{}",
+                el.as_secs_f64(),
+                if info.from_cache {
+                    " (compiled cache)"
+                } else {
+                    ""
+                }
+            );
             println!("Database files:       {}", r.files);
             for (name, v) in set.versions() {
                 println!("Container:            {name} version {v}");
@@ -80,10 +88,9 @@ pub fn run(cmd: SigsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         SigsCommand::Verify { db } => {
-            let set = load_signatures(&SignatureConfig {
-                paths: db.db,
-                builtin: !db.no_builtin,
-            });
+            let mut cfg = db.config();
+            cfg.cache_dir = None; // verify always parses the sources
+            let (set, _) = load_signatures(&cfg);
             let r = set.report();
             for p in &r.problems {
                 println!("{p}");

@@ -34,16 +34,26 @@ pub const MAX_NAME: usize = 512;
 /// plus its own rest: about half the memory of plain strings on ClamAV's databases.
 #[derive(Debug, Default, Clone)]
 pub struct Names {
-    rest: String,
-    ends: Vec<u32>,
-    pfx: Vec<u32>,
-    prefixes: Vec<String>,
-    index: HashMap<String, u32, crate::pattern::FastHash>,
+    /// Each name's own part: UTF-8, or packed 4-bit codes (see `PACKED`).
+    pub(crate) rest: Vec<u8>,
+    pub(crate) ends: Vec<u32>,
+    pub(crate) pfx: Vec<u32>,
+    pub(crate) prefixes: Vec<String>,
+    pub(crate) index: HashMap<String, u32, crate::pattern::FastHash>,
     /// The last prefix looked up (database files list related names together).
-    last: Option<(u32, u32)>,
+    pub(crate) last: Option<(u32, u32)>,
 }
 
-const NO_PREFIX: u32 = u32::MAX;
+/// No shared prefix (all bits but [`PACKED`] set).
+const NO_PREFIX: u32 = u32::MAX >> 1;
+/// The name's own part is stored as 4-bit codes (digits and `-._`), two per byte.
+const PACKED: u32 = 1 << 31;
+const NIBBLE_CHARS: &[u8; 13] = b"0123456789-._";
+const NIBBLE_END: u8 = 15;
+
+fn nibble_of(b: u8) -> Option<u8> {
+    NIBBLE_CHARS.iter().position(|&c| c == b).map(|p| p as u8)
+}
 
 impl Names {
     fn split(name: &str) -> (&str, &str) {
@@ -79,23 +89,51 @@ impl Names {
 
     pub fn push(&mut self, name: &str) -> u32 {
         let (p, r) = Self::split(name);
-        let id = self.prefix_id(p);
+        let mut id = self.prefix_id(p);
+        // SAFETY of the encoding: `rest` is a byte arena; packed names are marked in `pfx`.
+        if r.len() >= 4 && r.bytes().all(|b| nibble_of(b).is_some()) {
+            id |= PACKED;
+            let mut it = r.bytes().filter_map(nibble_of);
+            while let Some(hi) = it.next() {
+                let lo = it.next().unwrap_or(NIBBLE_END);
+                self.rest.push((hi << 4) | lo);
+            }
+        } else {
+            self.rest.extend_from_slice(r.as_bytes());
+        }
         self.pfx.push(id);
-        self.rest.push_str(r);
         self.ends.push(self.rest.len() as u32);
         self.ends.len() as u32 - 1
     }
 
-    /// The name with id `id`. Borrowed when it has no shared prefix.
+    /// The name with id `id`. Borrowed when it is stored plain and has no shared prefix.
     pub fn get(&self, id: u32) -> std::borrow::Cow<'_, str> {
         let i = id as usize;
         let end = self.ends[i] as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        let r = &self.rest[start..end];
-        match self.pfx[i] {
-            NO_PREFIX => std::borrow::Cow::Borrowed(r),
-            p => std::borrow::Cow::Owned(format!("{}{}", self.prefixes[p as usize], r)),
+        let raw = &self.rest[start..end];
+        let tag = self.pfx[i];
+        let prefix = match tag & !PACKED {
+            p if p == NO_PREFIX & !PACKED => "",
+            p => self.prefixes.get(p as usize).map_or("", String::as_str),
+        };
+        if tag & PACKED == 0 {
+            let r = std::str::from_utf8(raw).unwrap_or("?");
+            if prefix.is_empty() {
+                return std::borrow::Cow::Borrowed(r);
+            }
+            return std::borrow::Cow::Owned(format!("{prefix}{r}"));
         }
+        let mut out = String::with_capacity(prefix.len() + raw.len() * 2);
+        out.push_str(prefix);
+        for &b in raw {
+            for n in [b >> 4, b & 15] {
+                if let Some(&c) = NIBBLE_CHARS.get(n as usize) {
+                    out.push(c as char);
+                }
+            }
+        }
+        std::borrow::Cow::Owned(out)
     }
 
     pub fn len(&self) -> usize {
@@ -115,14 +153,16 @@ impl Names {
         let base = self.ends.len() as u32;
         let map: Vec<u32> = other.prefixes.iter().map(|p| self.prefix_id(p)).collect();
         let shift = self.rest.len() as u32;
-        self.rest.push_str(&other.rest);
+        self.rest.extend_from_slice(&other.rest);
         self.ends.extend(other.ends.iter().map(|e| e + shift));
         self.pfx.extend(other.pfx.iter().map(|&p| {
-            if p == NO_PREFIX {
-                NO_PREFIX
-            } else {
-                map[p as usize]
-            }
+            let id = p & !PACKED;
+            (p & PACKED)
+                | if id == NO_PREFIX {
+                    NO_PREFIX
+                } else {
+                    map[id as usize]
+                }
         }));
         base
     }
@@ -1075,6 +1115,29 @@ mod tests {
         let mut db = Database::new();
         db.load_text(&PathBuf::from("t"), kind, text.as_bytes());
         db
+    }
+
+    #[test]
+    fn names_round_trip_in_every_storage_form() {
+        let list = [
+            "Win.Trojan.Agent-1234567-0",
+            "Win.Trojan.Agent-7654321-1",
+            "Eicar-Test-Signature",
+            "X",
+            "Html.Phishing.Bank-1.2_3",
+            "Unicode.Näme-12345",
+            "12345678",
+            "a-1",
+        ];
+        let mut n = Names::default();
+        let ids: Vec<u32> = list.iter().map(|s| n.push(s)).collect();
+        let mut m = Names::default();
+        m.push("Other-99999");
+        let base = m.absorb(n);
+        for (id, want) in ids.iter().zip(list) {
+            assert_eq!(m.get(id + base), want);
+        }
+        assert_eq!(m.get(0), "Other-99999");
     }
 
     #[test]

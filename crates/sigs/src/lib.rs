@@ -26,6 +26,7 @@ pub mod target;
 
 pub use db::{Database, DbKind, FLEVEL};
 pub use error::{LoadReport, Problem, ProblemKind};
+pub use set::cache::{fingerprint, CacheError};
 pub use set::{Detection, MatchOptions, Scratch, SetStats, SigKind, SignatureSet};
 pub mod htmlnorm;
 pub mod textnorm;

@@ -38,25 +38,13 @@ impl Database {
         let mut files: Vec<(PathBuf, DbKind)> = Vec::new();
         for p in paths {
             if p.is_dir() {
-                let mut entries: Vec<PathBuf> = match std::fs::read_dir(p) {
-                    Ok(rd) => rd
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.is_file())
-                        .collect(),
-                    Err(e) => {
-                        self.report.problem(
-                            p,
-                            0,
-                            LineError::syntax(format!("cannot read directory: {e}")),
-                        );
-                        continue;
-                    }
-                };
-                entries.sort();
-                for e in entries {
-                    if let Some(k) = DbKind::from_path(&e) {
-                        files.push((e, k));
-                    }
+                match std::fs::read_dir(p) {
+                    Ok(_) => files.extend(dir_databases(p)),
+                    Err(e) => self.report.problem(
+                        p,
+                        0,
+                        LineError::syntax(format!("cannot read directory: {e}")),
+                    ),
                 }
             } else {
                 match DbKind::from_path(p) {
@@ -164,4 +152,35 @@ impl Database {
             }
         }
     }
+}
+
+/// The database files of a directory, sorted by name (not recursive, as ClamAV).
+fn dir_databases(dir: &Path) -> Vec<(PathBuf, DbKind)> {
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect(),
+        Err(_) => return Vec::new(),
+    };
+    entries.sort();
+    entries
+        .into_iter()
+        .filter_map(|e| DbKind::from_path(&e).map(|k| (e, k)))
+        .collect()
+}
+
+/// Every file [`Database::load_paths`] would read for `paths` (directories
+/// expanded), in order. Used to fingerprint a compiled cache.
+pub fn source_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            out.push(p.clone());
+            out.extend(dir_databases(p).into_iter().map(|(f, _)| f));
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
 }

@@ -36,6 +36,8 @@ use crate::pattern::{self, Arena, Compiled, Memo, Tok, Verifier};
 use crate::target::{self, TargetMask};
 use md5::{Digest, Md5};
 
+pub mod cache;
+
 /// Offsets whose window is at most this wide are verified in place, not through the filter.
 pub const POSITIONED_MAX_SHIFT: u32 = 256;
 
@@ -1191,17 +1193,32 @@ mod tests {
     #[test]
     fn hashes_only_when_size_matches_and_allow_list_wins() {
         let mut db = Database::new();
-        db.load_text(Path::new("t.hdb"), DbKind::Hdb, b"5eb63bbbe01eeed093cb22bb8f5acdc3:11:Hello.Md5\n");
-        db.load_text(Path::new("t.ndb"), DbKind::Ndb, b"Hello.Body:0:*:68656c6c6f\n");
+        db.load_text(
+            Path::new("t.hdb"),
+            DbKind::Hdb,
+            b"5eb63bbbe01eeed093cb22bb8f5acdc3:11:Hello.Md5\n",
+        );
+        db.load_text(
+            Path::new("t.ndb"),
+            DbKind::Ndb,
+            b"Hello.Body:0:*:68656c6c6f\n",
+        );
         let set = SignatureSet::compile(db);
         assert_eq!(hits(&set, b"hello world"), vec!["Hello.Body", "Hello.Md5"]);
         assert!(set.hashes.md5.wanted(11) && !set.hashes.md5.wanted(12));
         let mut db = Database::new();
-        db.load_text(Path::new("t.ndb"), DbKind::Ndb, b"Hello.Body:0:*:68656c6c6f\n");
-        db.load_text(Path::new("t.fp"), DbKind::Fp, b"5eb63bbbe01eeed093cb22bb8f5acdc3:11:whatever\n");
+        db.load_text(
+            Path::new("t.ndb"),
+            DbKind::Ndb,
+            b"Hello.Body:0:*:68656c6c6f\n",
+        );
+        db.load_text(
+            Path::new("t.fp"),
+            DbKind::Fp,
+            b"5eb63bbbe01eeed093cb22bb8f5acdc3:11:whatever\n",
+        );
         let set = SignatureSet::compile(db);
         assert!(hits(&set, b"hello world").is_empty());
         assert_eq!(hits(&set, b"hello world!"), vec!["Hello.Body"]);
     }
-
 }
