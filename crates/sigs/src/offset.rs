@@ -155,7 +155,7 @@ impl Offset {
             Base::LastSection => at(exe?.sections.last()?.raw_offset as i64 + self.n),
             Base::SectionEntire(x) => {
                 // As clamscan does: the match must start inside section x, the end of the
-                // section's raw data included; where it ends is not checked.
+                // section's raw data (plus any shift) included; where it ends is not checked.
                 let s = exe?.sections.get(x as usize)?;
                 let lo = usize::try_from(s.raw_offset).ok()?;
                 let hi = usize::try_from(s.raw_offset.checked_add(s.raw_size)?)

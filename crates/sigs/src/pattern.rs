@@ -437,7 +437,9 @@ impl std::hash::Hasher for Fx {
     fn write(&mut self, bytes: &[u8]) {
         let mut c = bytes.chunks_exact(8);
         for w in &mut c {
-            self.write_u64(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]));
+            self.write_u64(u64::from_le_bytes([
+                w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+            ]));
         }
         for &b in c.remainder() {
             self.write_u64(b as u64);

@@ -29,11 +29,11 @@
 
 use crate::db::{self, Database, HashEntry, LogicalSig, Names};
 use crate::error::LoadReport;
-use crate::exe::{self, ExeInfo};
+use crate::exe::ExeInfo;
 use crate::filetype::{self, FileType};
 use crate::offset::{Base, Offset};
 use crate::pattern::{self, Arena, Compiled, Memo, Tok, Verifier};
-use crate::target::{self, TargetMask};
+use crate::target::{self, RelOffsets, TargetMask};
 use md5::{Digest, Md5};
 
 pub mod cache;
@@ -307,6 +307,10 @@ pub struct SignatureSet {
     unanchored: Vec<u32>,
     /// Logical signatures that must be evaluated even when nothing matched.
     always_eval: Vec<u32>,
+    /// Some target-7 (sub)signature has a relative offset: ClamAV then matches the
+    /// normalised text of a text file as a file of its own (offsets, sizes and
+    /// hashes refer to it). See [`RelOffsets::NormalizedText`].
+    t7_relative: bool,
     versions: Vec<(String, u32)>,
     report: LoadReport,
     stats: SetStats,
@@ -539,6 +543,9 @@ impl SignatureSet {
             (f2, ids)
         };
 
+        let t7_relative = pats
+            .iter()
+            .any(|p| p.target == 7 && !matches!(p.offset.base, Base::Any | Base::Abs));
         let always_eval = lsigs
             .iter()
             .enumerate()
@@ -586,6 +593,7 @@ impl SignatureSet {
             positioned,
             unanchored,
             always_eval,
+            t7_relative,
             versions,
             report,
             stats,
@@ -627,54 +635,84 @@ impl SignatureSet {
         opts: MatchOptions,
         scratch: &mut Scratch,
     ) -> Vec<Detection<'s>> {
-        let ft = filetype::detect(data);
-        let exe = if matches!(ft, FileType::Pe | FileType::Elf | FileType::MachO) {
-            exe::parse(data)
-        } else {
-            None
-        };
-        self.scan_typed(data, ft, exe.as_ref(), opts, scratch)
+        self.scan_typed(data, filetype::detect(data), opts, scratch)
     }
 
-    /// Like [`scan`](Self::scan) with the type and executable info already known.
+    /// Like [`scan`](Self::scan) with the type already known.
+    ///
+    /// Hashes are checked on the file's bytes (never for HTML, whose raw bytes
+    /// clamscan does not match) and, when the database puts text normalisation in
+    /// "file" mode (see [`target::RelOffsets::NormalizedText`]), on the normalised text.
     pub fn scan_typed<'s>(
         &'s self,
         data: &[u8],
         ft: FileType,
-        exe: Option<&ExeInfo>,
         opts: MatchOptions,
         scratch: &mut Scratch,
     ) -> Vec<Detection<'s>> {
         let mut out = Vec::new();
-        // Allow list first: an allow-listed file reports nothing.
-        if self.hash_check(&self.allow, data, &mut scratch.names) {
-            scratch.names.clear();
-            return out;
+        let views = target::views(data, ft);
+        // Buffers whose hashes are checked: the raw file when some view is raw, the
+        // normalised text in file mode.
+        let mut hashed: Vec<&[u8]> = Vec::new();
+        if views.iter().any(|v| !v.normalized)
+            || (views.is_empty() && !matches!(ft, FileType::Html | FileType::Ignored))
+        {
+            hashed.push(data);
         }
-        if self.hash_check(&self.hashes, data, &mut scratch.names) {
-            for &n in &scratch.names {
-                out.push(Detection {
-                    name: self.names.get(n),
-                    kind: SigKind::Hash,
-                });
-                if !opts.all_match {
-                    scratch.names.clear();
-                    return out;
+        if self.t7_relative {
+            for v in &views {
+                if v.kind == target::ViewKind::NormalizedText {
+                    hashed.push(&v.data);
                 }
+            }
+        }
+        // Allow list first: an allow-listed file reports nothing.
+        for h in &hashed {
+            if self.hash_check(&self.allow, h, &mut scratch.names) {
+                scratch.names.clear();
+                return out;
+            }
+        }
+        for h in &hashed {
+            self.hash_check(&self.hashes, h, &mut scratch.names);
+        }
+        for &n in &scratch.names {
+            out.push(Detection {
+                name: self.names.get(n),
+                kind: SigKind::Hash,
+            });
+            if !opts.all_match {
+                scratch.names.clear();
+                return out;
             }
         }
         scratch.names.clear();
         if self.pats.is_empty() && self.always_eval.is_empty() {
             return out;
         }
-        for view in target::views(data, ft) {
-            let vexe = if view.normalized { None } else { exe };
-            self.scan_view(&view.data, view.targets, vexe, opts, scratch, &mut out);
+        for view in &views {
+            // FileSize sees the normalised size only in file mode.
+            let file_size = if view.kind == target::ViewKind::NormalizedText && !self.t7_relative {
+                data.len()
+            } else {
+                view.data.len()
+            };
+            self.scan_view(
+                &view.data,
+                view.targets,
+                &view.offsets,
+                file_size,
+                opts,
+                scratch,
+                &mut out,
+            );
             if !opts.all_match && !out.is_empty() {
                 break;
             }
         }
-        // The same signature may fire in several views: report it once.
+        // The same signature may fire in several views (clamscan prints it once per
+        // view): report it once.
         let mut seen = std::collections::HashSet::new();
         out.retain(|d| seen.insert((d.name.clone(), d.kind)));
         out
@@ -699,11 +737,13 @@ impl SignatureSet {
         names.len() > before
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn scan_view<'s>(
         &'s self,
         data: &[u8],
         targets: TargetMask,
-        exe: Option<&ExeInfo>,
+        offsets: &RelOffsets,
+        file_size: usize,
         opts: MatchOptions,
         sc: &mut Scratch,
         out: &mut Vec<Detection<'s>>,
@@ -723,11 +763,17 @@ impl SignatureSet {
         if sc.lsig_seen.len() != nl {
             sc.lsig_seen = vec![0; nl];
         }
+        let exe = match offsets {
+            RelOffsets::Exe(info) => Some(info),
+            _ => None,
+        };
         let mut ctx = Ctx {
             set: self,
             data,
             targets,
+            offsets,
             exe,
+            file_size,
             all: opts.all_match,
             stop: false,
             out,
@@ -765,7 +811,10 @@ struct Ctx<'s, 'd, 'o, 'x> {
     set: &'s SignatureSet,
     data: &'d [u8],
     targets: TargetMask,
+    offsets: &'x RelOffsets,
     exe: Option<&'x ExeInfo>,
+    /// The size `FileSize` conditions compare with.
+    file_size: usize,
     all: bool,
     stop: bool,
     out: &'o mut Vec<Detection<'s>>,
@@ -829,7 +878,24 @@ impl<'s> Ctx<'s, '_, '_, '_> {
         }
     }
 
-    fn window(&self, off: &Offset) -> Option<crate::offset::Window> {
+    /// Where pattern `p` may match in this view, following how ClamAV resolves
+    /// relative offsets there (see [`RelOffsets`]); `None`: it cannot match.
+    fn window(&self, p: &Pat) -> Option<crate::offset::Window> {
+        let off = &p.offset;
+        let relative = !matches!(off.base, Base::Any | Base::Abs);
+        if relative {
+            let ok = match self.offsets {
+                RelOffsets::Eof => off.base == Base::Eof,
+                RelOffsets::Exe(_) => true,
+                RelOffsets::Unresolved => false,
+                RelOffsets::NormalizedText => {
+                    off.base == Base::Eof && (p.target == 7 || self.set.t7_relative)
+                }
+            };
+            if !ok {
+                return None;
+            }
+        }
         off.window(self.data.len(), self.exe)
     }
 
@@ -840,7 +906,7 @@ impl<'s> Ctx<'s, '_, '_, '_> {
                 continue;
             }
             let p = self.set.pats[pi as usize];
-            let Some(w) = self.window(&p.offset) else {
+            let Some(w) = self.window(&p) else {
                 continue;
             };
             let toks = self.set.arena.slice(&p.c);
@@ -872,6 +938,17 @@ impl<'s> Ctx<'s, '_, '_, '_> {
         let toks = self.set.arena.slice(&p.c);
         let a = a as usize;
         let tok = toks[a];
+        let Some(w) = (if p.offset.is_any() {
+            Some(crate::offset::Window {
+                start_lo: 0,
+                start_hi: self.data.len(),
+                end_max: self.data.len(),
+            })
+        } else {
+            self.window(&p)
+        }) else {
+            return;
+        };
         self.sc.memo.clear();
         let mut v = Verifier {
             ar: &self.set.arena,
@@ -881,17 +958,6 @@ impl<'s> Ctx<'s, '_, '_, '_> {
         if !v.anchor_ok(&tok, at) {
             return;
         }
-        let Some(w) = (if p.offset.is_any() {
-            Some(crate::offset::Window {
-                start_lo: 0,
-                start_hi: self.data.len(),
-                end_max: self.data.len(),
-            })
-        } else {
-            p.offset.window(self.data.len(), self.exe)
-        }) else {
-            return;
-        };
         let after = at + pattern::fixed_width(&tok);
         if after > w.end_max || !v.fwd(&toks[a + 1..], 0, after, w.end_max, true, &mut |_, _| true)
         {
@@ -970,7 +1036,7 @@ impl<'s> Ctx<'s, '_, '_, '_> {
             return;
         }
         let p = self.set.pats[pi as usize];
-        let Some(w) = self.window(&p.offset) else {
+        let Some(w) = self.window(&p) else {
             return;
         };
         let toks = self.set.arena.slice(&p.c);
@@ -994,7 +1060,7 @@ impl<'s> Ctx<'s, '_, '_, '_> {
         if !self.targets.contains(tdb.target) {
             return false;
         }
-        let size = self.data.len() as u64;
+        let size = self.file_size as u64;
         if let Some((lo, hi)) = tdb.file_size {
             if size < lo || size > hi {
                 return false;
@@ -1082,7 +1148,6 @@ mod tests {
             .scan_typed(
                 data,
                 FileType::Binary,
-                None,
                 MatchOptions { all_match: true },
                 &mut sc,
             )

@@ -27,7 +27,7 @@ use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"MXGSIGS\0";
 /// Bumped whenever the layout of any cached structure changes.
-pub const CACHE_FORMAT: u32 = 1;
+pub const CACHE_FORMAT: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -807,6 +807,7 @@ impl SignatureSet {
         self.positioned.enc(w)?;
         self.unanchored.enc(w)?;
         self.always_eval.enc(w)?;
+        self.t7_relative.enc(w)?;
         self.versions.enc(w)?;
         self.report.enc(w)?;
         self.stats.enc(w)
@@ -865,6 +866,7 @@ impl SignatureSet {
             positioned: Codec::dec(r)?,
             unanchored: Codec::dec(r)?,
             always_eval: Codec::dec(r)?,
+            t7_relative: Codec::dec(r)?,
             versions: Codec::dec(r)?,
             report: Codec::dec(r)?,
             stats: Codec::dec(r)?,
