@@ -697,34 +697,23 @@ impl Database {
                 "invalid hash '{hash}' (need 32, 40 or 64 hex digits)"
             ))
         };
+        fn add<const N: usize>(
+            list: &mut Vec<HashEntry<N>>,
+            names: &mut Names,
+            hash: &str,
+            size: u32,
+            name: &str,
+        ) -> Option<()> {
+            let hash = hexdigest::<N>(hash)?;
+            let name = names.push(name);
+            list.push(HashEntry { size, hash, name });
+            Some(())
+        }
+        let names = &mut self.names;
         match hash.len() {
-            32 => {
-                let h = hexdigest::<16>(hash).ok_or_else(bad)?;
-                let name = self.names.push(name);
-                lists.md5.push(HashEntry {
-                    size,
-                    hash: h,
-                    name,
-                });
-            }
-            40 => {
-                let h = hexdigest::<20>(hash).ok_or_else(bad)?;
-                let name = self.names.push(name);
-                lists.sha1.push(HashEntry {
-                    size,
-                    hash: h,
-                    name,
-                });
-            }
-            64 => {
-                let h = hexdigest::<32>(hash).ok_or_else(bad)?;
-                let name = self.names.push(name);
-                lists.sha256.push(HashEntry {
-                    size,
-                    hash: h,
-                    name,
-                });
-            }
+            32 => add(&mut lists.md5, names, hash, size, name).ok_or_else(bad)?,
+            40 => add(&mut lists.sha1, names, hash, size, name).ok_or_else(bad)?,
+            64 => add(&mut lists.sha256, names, hash, size, name).ok_or_else(bad)?,
             _ => return Err(bad()),
         }
         if allow {

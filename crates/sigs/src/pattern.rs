@@ -629,6 +629,26 @@ impl<'a> Verifier<'a> {
         })
     }
 
+    /// Zero-width checks (`Edge`, `Near`) at `pos`; true for any other token.
+    #[inline]
+    fn zero_width_ok(&self, tok: &Tok, pos: usize) -> bool {
+        match *tok {
+            Tok::Edge {
+                class,
+                negated,
+                left,
+            } => self.edge_ok(class, negated, left, pos),
+            Tok::Near {
+                val,
+                mask,
+                min,
+                max,
+                left,
+            } => self.near_ok(val, mask, min, max, left, pos),
+            _ => true,
+        }
+    }
+
     /// Widths a consuming class may take at `at` (forward): up to two options.
     fn class_widths(&self, class: Class, negated: bool, at: usize) -> [Option<usize>; 2] {
         let d = self.data;
@@ -842,23 +862,8 @@ impl<'a> Verifier<'a> {
                         [None, None] => return false,
                     }
                 }
-                Tok::Edge {
-                    class,
-                    negated,
-                    left,
-                } => {
-                    if !self.edge_ok(class, negated, left, pos) {
-                        return false;
-                    }
-                }
-                Tok::Near {
-                    val,
-                    mask,
-                    min,
-                    max,
-                    left,
-                } => {
-                    if !self.near_ok(val, mask, min, max, left, pos) {
+                Tok::Edge { .. } | Tok::Near { .. } => {
+                    if !self.zero_width_ok(&tok, pos) {
                         return false;
                     }
                 }
@@ -963,23 +968,8 @@ impl<'a> Verifier<'a> {
                     }
                     return false;
                 }
-                Tok::Edge {
-                    class,
-                    negated,
-                    left,
-                } => {
-                    if !self.edge_ok(class, negated, left, pos) {
-                        return false;
-                    }
-                }
-                Tok::Near {
-                    val,
-                    mask,
-                    min,
-                    max,
-                    left,
-                } => {
-                    if !self.near_ok(val, mask, min, max, left, pos) {
+                Tok::Edge { .. } | Tok::Near { .. } => {
+                    if !self.zero_width_ok(&tok, pos) {
                         return false;
                     }
                 }
