@@ -9,15 +9,17 @@
 //! *Body signatures* (`.ndb` and `.ldb` subsignatures) are compiled to token
 //! lists ([`crate::pattern`]). Each gets one of three strategies:
 //!
-//! 1. **Positioned**: an offset that pins the start to a small window
-//!    (`n`, `n,shift`, `EOF-n`, `EP+n`, `Sx+n`, `SL+n` with a shift of at most
-//!    [`POSITIONED_MAX_SHIFT`]). Verified directly at the window: no scanning.
-//! 2. **Anchored**: the rarest 4-byte window of its literal bytes (by a static
+//! 1. **Anchored**: the rarest 4-byte window of its literal bytes (by a static
 //!    byte-frequency score) becomes its anchor. One pass over the data hashes
 //!    every 4-byte window (ASCII letters folded) into a bitmap sized for the
 //!    cache; only set bits look up the exact anchor table, and only exact
 //!    anchor hits run the verifier. Patterns whose longest literal is 2 or 3
-//!    bytes use a 2-byte direct table the same way.
+//!    bytes use a 2-byte direct table the same way. An anchored pattern with
+//!    an offset is verified only when its start can lie in the offset's window.
+//! 2. **Positioned**: no 4-byte literal, but an offset that pins the start to
+//!    a small window (`n`, `n,shift`, `EOF-n`, `EP+n`, `Sx+n`, `SL+n` with a
+//!    shift of at most [`POSITIONED_MAX_SHIFT`]). Verified in place (jumping
+//!    between occurrences of a leading literal): no scanning.
 //! 3. **Unanchored**: no literal of 2 bytes or more and no pinned offset
 //!    (e.g. `4?4?4?4?`). Verified at every position: slow, so they are counted
 //!    in [`SetStats::unanchored`] for `mxguard sigs info`.
@@ -358,6 +360,9 @@ fn byte_cost(b: u8) -> u32 {
         0x00 => 40,
         0xff => 20,
         b' ' => 16,
+        // Frequent x86 opcode and ModRM bytes (mov, push/pop ebp, call, ret, jcc, sub esp).
+        0x8b | 0x89 | 0x55 | 0x5d | 0xc3 | 0xe8 | 0x83 | 0xec | 0xe5 | 0xc0 | 0x85 | 0xeb
+        | 0xcc | 0x90 => 8,
         b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' | b'h' | b'l' => 10,
         b'a'..=b'z' => 7,
         b'\n' | b'\r' | b'\t' => 10,
@@ -370,21 +375,31 @@ fn byte_cost(b: u8) -> u32 {
     }
 }
 
-/// Best window of `w` bytes in `bytes`: lowest total cost, repeated bytes penalised.
+/// Static cost of a window: commonness of its bytes, repeated bytes penalised
+/// (runs like `00000000` or `AAAA` are common in data).
+fn window_cost(win: &[u8]) -> u32 {
+    let c: u32 = win.iter().map(|&b| byte_cost(b)).sum();
+    let repeats = (1..win.len())
+        .filter(|&k| win[..k].contains(&win[k]))
+        .count() as u32;
+    c + repeats * 12
+}
+
+/// Best window of `w` bytes in `bytes`: lowest [`window_cost`].
 fn best_window(bytes: &[u8], w: usize) -> Option<(usize, u32)> {
     if bytes.len() < w {
         return None;
     }
     (0..=bytes.len() - w)
-        .map(|i| {
-            let win = &bytes[i..i + w];
-            let mut c: u32 = win.iter().map(|&b| byte_cost(b)).sum();
-            // Penalise repeated bytes (runs like `00000000` or `AAAA` are common in data).
-            let repeats = (1..w).filter(|&k| win[..k].contains(&win[k])).count() as u32;
-            c += repeats * 12;
-            (i, c)
-        })
+        .map(|i| (i, window_cost(&bytes[i..i + w])))
         .min_by_key(|&(i, c)| (c, i))
+}
+
+/// Extra cost of a 4-byte anchor that `n` patterns could use: a gram many
+/// signatures contain (a common x86 prologue, a common API name) is likely
+/// common in scanned data too, and every hit on it verifies all of them.
+fn popularity_cost(n: u32) -> u32 {
+    16 * (32 - n.leading_zeros())
 }
 
 fn fold_key4(b: &[u8]) -> u32 {
@@ -466,16 +481,33 @@ impl SignatureSet {
         let mut a2: Vec<(u16, u32)> = Vec::new();
         let mut positioned = Vec::new();
         let mut unanchored = Vec::new();
+        // About how many patterns contain each 4-byte gram (counted once per pattern;
+        // hashed counters, so collisions can only overstate: a heuristic input).
+        const POP_BITS: u32 = 22;
+        let pop_slot = |g: u32| (g.wrapping_mul(0x9E37_79B1) >> (32 - POP_BITS)) as usize;
+        let mut popularity: Vec<u16> = vec![0; 1 << POP_BITS];
+        let mut grams: Vec<u32> = Vec::new();
+        for p in &pats {
+            grams.clear();
+            for t in arena.slice(&p.c) {
+                if let Tok::Lit { off, len } | Tok::LitI { off, len } = *t {
+                    let b = &arena.bytes[off as usize..(off + len) as usize];
+                    grams.extend(b.windows(4).map(fold_key4));
+                }
+            }
+            grams.sort_unstable();
+            grams.dedup();
+            for &g in &grams {
+                let c = &mut popularity[pop_slot(g)];
+                *c = c.saturating_add(1);
+            }
+        }
         for (pi, p) in pats.iter_mut().enumerate() {
             let pi = pi as u32;
             let pinned = !matches!(p.offset.base, Base::Any | Base::SectionEntire(_))
                 && p.offset.shift <= POSITIONED_MAX_SHIFT;
-            if pinned {
-                positioned.push(pi);
-                continue;
-            }
             let toks = arena.slice(&p.c);
-            // (cost, token index, window offset in token, window offset in arena bytes)
+            let popular = |k: u32| popularity[pop_slot(k)].max(1) as u32;
             let mut best4: Option<(u32, usize, u32, usize)> = None;
             let mut best2: Option<(u32, usize, u32, usize)> = None;
             for (ti, t) in toks.iter().enumerate() {
@@ -484,9 +516,13 @@ impl SignatureSet {
                     _ => continue,
                 };
                 let bytes = &arena.bytes[off..off + len];
-                if let Some((skip, cost)) = best_window(bytes, 4) {
-                    if best4.is_none_or(|b| cost < b.0) {
-                        best4 = Some((cost, ti, skip as u32, off + skip));
+                if len >= 4 {
+                    for skip in 0..=len - 4 {
+                        let win = &bytes[skip..skip + 4];
+                        let cost = window_cost(win) + popularity_cost(popular(fold_key4(win)));
+                        if best4.is_none_or(|b| cost < b.0) {
+                            best4 = Some((cost, ti, skip as u32, off + skip));
+                        }
                     }
                 } else if let Some((skip, cost)) = best_window(bytes, 2) {
                     if best2.is_none_or(|b| cost < b.0) {
@@ -494,10 +530,14 @@ impl SignatureSet {
                     }
                 }
             }
+            // A 4-byte anchor costs nothing per scanned file; a pinned offset without
+            // one is cheaper to check in place than through the 2-byte table.
             if let Some((_, ti, skip, at)) = best4 {
                 p.c.anchor_tok = Some(ti as u32);
                 p.anchor_skip = skip;
                 a4.push((fold_key4(&arena.bytes[at..at + 4]), pi));
+            } else if pinned {
+                positioned.push(pi);
             } else if let Some((_, ti, skip, at)) = best2 {
                 p.c.anchor_tok = Some(ti as u32);
                 p.anchor_skip = skip;
@@ -910,15 +950,35 @@ impl<'s> Ctx<'s, '_, '_, '_> {
                 continue;
             };
             let toks = self.set.arena.slice(&p.c);
-            for s in w.start_lo..=w.start_hi {
+            let lead = match toks.first() {
+                Some(Tok::Lit { off, len }) => {
+                    Some(&self.set.arena.bytes[*off as usize..(*off + *len) as usize])
+                }
+                _ => None,
+            };
+            let mut s = w.start_lo;
+            while s <= w.start_hi {
+                if let Some(l) = lead {
+                    // Only starts where the leading literal is.
+                    let end = w.start_hi.saturating_add(l.len()).min(self.data.len());
+                    match (s < end)
+                        .then(|| memchr::memmem::find(&self.data[s..end], l))
+                        .flatten()
+                    {
+                        Some(o) => s += o,
+                        None => break,
+                    }
+                }
+                let at = s;
+                s += 1;
                 self.sc.memo.clear();
                 let mut v = Verifier {
                     ar: &self.set.arena,
                     data: self.data,
                     memo: &mut self.sc.memo,
                 };
-                if v.fwd(toks, 0, s, w.end_max, true, &mut |_, _| true) {
-                    self.record(pi, s);
+                if v.fwd(toks, 0, at, w.end_max, true, &mut |_, _| true) {
+                    self.record(pi, at);
                     if self.stop || !self.wanted(pi) {
                         break;
                     }
