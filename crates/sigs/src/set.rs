@@ -186,13 +186,22 @@ pub struct SetStats {
     pub approx_memory: usize,
 }
 
+/// A compiled hash entry (20 bytes for MD5): the name is implicit, see [`HashTable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HashKey<const N: usize> {
+    pub size: u32,
+    pub hash: [u8; N],
+}
+
 /// Hash entries of one digest length in one vector sorted by (size, digest
-/// prefix); entries of size `*` ([`db::ANY_SIZE`]) sort last.
+/// prefix); entries of size `*` ([`db::ANY_SIZE`]) sort last. Entry `i` has name
+/// id `first_name + i`: compilation lays the names out in entry order.
 #[derive(Debug, Default)]
 struct HashTable<const N: usize> {
-    entries: Vec<HashEntry<N>>,
+    entries: Vec<HashKey<N>>,
     /// Index of the first `*`-size entry.
     any_from: usize,
+    first_name: u32,
 }
 
 #[inline]
@@ -201,32 +210,54 @@ fn prefix64<const N: usize>(h: &[u8; N]) -> u64 {
 }
 
 impl<const N: usize> HashTable<N> {
-    fn build(mut entries: Vec<HashEntry<N>>) -> Self {
-        // Names are numbered in load order. For one (size, digest), ClamAV keeps only the
-        // last loaded entry; so do we (sort with the name as tiebreak, keep the last).
-        entries.sort_unstable_by(|a, b| {
-            (a.size, prefix64(&a.hash), a.hash, a.name).cmp(&(
-                b.size,
-                prefix64(&b.hash),
-                b.hash,
-                b.name,
-            ))
+    /// Sorts and deduplicates; with `names`, copies each kept entry's name from
+    /// `from` into `names` in entry order (allow lists need no names).
+    fn build(mut entries: Vec<HashEntry<N>>, from: &Names, names: Option<&mut Names>) -> Self {
+        // Names are numbered in load order. For one (size, digest) ClamAV keeps only the
+        // last loaded entry; so do we: sort with the name as tiebreak, keep the last.
+        entries.sort_unstable_by_key(|e| {
+            ((e.size as u128) << 96) | ((prefix64(&e.hash) as u128) << 32) | e.name as u128
         });
-        let mut w = 0usize;
-        for r in 0..entries.len() {
-            if r + 1 < entries.len()
-                && entries[r + 1].size == entries[r].size
-                && entries[r + 1].hash == entries[r].hash
+        let mut keep = vec![true; entries.len()];
+        let mut r = 0usize;
+        while r < entries.len() {
+            let mut e = r + 1;
+            while e < entries.len()
+                && entries[e].size == entries[r].size
+                && prefix64(&entries[e].hash) == prefix64(&entries[r].hash)
             {
-                continue;
+                e += 1;
             }
-            entries[w] = entries[r];
-            w += 1;
+            for a in r..e {
+                // Runs of one (size, digest prefix) are tiny: quadratic is fine.
+                if (a + 1..e).any(|b| entries[b].hash == entries[a].hash) {
+                    keep[a] = false;
+                }
+            }
+            r = e;
         }
-        entries.truncate(w);
-        entries.shrink_to_fit();
-        let any_from = entries.partition_point(|e| e.size != db::ANY_SIZE);
-        HashTable { entries, any_from }
+        let kept = keep.iter().filter(|&&k| k).count();
+        let mut keys = Vec::with_capacity(kept);
+        let first_name = names.as_ref().map_or(0, |n| n.len() as u32);
+        let mut names = names;
+        for (e, k) in entries.iter().zip(&keep) {
+            if *k {
+                keys.push(HashKey {
+                    size: e.size,
+                    hash: e.hash,
+                });
+                if let Some(n) = names.as_deref_mut() {
+                    n.copy_from(from, e.name);
+                }
+            }
+        }
+        drop(entries);
+        let any_from = keys.partition_point(|e| e.size != db::ANY_SIZE);
+        HashTable {
+            entries: keys,
+            any_from,
+            first_name,
+        }
     }
 
     /// Does any entry need this digest for a file of `size` bytes?
@@ -242,15 +273,16 @@ impl<const N: usize> HashTable<N> {
         sized.get(i).is_some_and(|e| e.size == size)
     }
 
-    fn lookup_in(list: &[HashEntry<N>], size: u32, hash: &[u8; N], out: &mut Vec<u32>) {
+    fn lookup_in(&self, from: usize, to: usize, size: u32, hash: &[u8; N], out: &mut Vec<u32>) {
+        let list = &self.entries[from..to];
         let key = (size, prefix64(hash));
         let i = list.partition_point(|e| (e.size, prefix64(&e.hash)) < key);
-        for e in &list[i..] {
+        for (k, e) in list[i..].iter().enumerate() {
             if (e.size, prefix64(&e.hash)) != key {
                 break;
             }
             if e.hash == *hash {
-                out.push(e.name);
+                out.push(self.first_name + (from + i + k) as u32);
             }
         }
     }
@@ -258,10 +290,10 @@ impl<const N: usize> HashTable<N> {
     fn lookup(&self, size: u64, hash: &[u8; N], out: &mut Vec<u32>) {
         if let Ok(size) = u32::try_from(size) {
             if size != db::ANY_SIZE {
-                Self::lookup_in(&self.entries[..self.any_from], size, hash, out);
+                self.lookup_in(0, self.any_from, size, hash, out);
             }
         }
-        Self::lookup_in(&self.entries[self.any_from..], db::ANY_SIZE, hash, out);
+        self.lookup_in(self.any_from, self.entries.len(), db::ANY_SIZE, hash, out);
     }
 
     fn len(&self) -> usize {
@@ -277,11 +309,11 @@ struct Hashes {
 }
 
 impl Hashes {
-    fn build(l: db::HashLists) -> Hashes {
+    fn build(l: db::HashLists, from: &Names, mut names: Option<&mut Names>) -> Hashes {
         Hashes {
-            md5: HashTable::build(l.md5),
-            sha1: HashTable::build(l.sha1),
-            sha256: HashTable::build(l.sha256),
+            md5: HashTable::build(l.md5, from, names.as_deref_mut()),
+            sha1: HashTable::build(l.sha1, from, names.as_deref_mut()),
+            sha256: HashTable::build(l.sha256, from, names.as_deref_mut()),
         }
     }
     fn len(&self) -> usize {
@@ -592,8 +624,20 @@ impl SignatureSet {
             .filter(|(_, l)| l.true_when_empty)
             .map(|(i, _)| i as u32)
             .collect();
-        let hashes = Hashes::build(hashes);
-        let allow = Hashes::build(allow);
+        // Lay the names out anew: hash signatures' names in their tables' order (so
+        // entries need no name field), then the body and logical signatures'.
+        let mut laid = names.empty_like();
+        let hashes = Hashes::build(hashes, &names, Some(&mut laid));
+        let allow = Hashes::build(allow, &names, None);
+        for b in &mut body_meta {
+            b.name = laid.copy_from(&names, b.name);
+        }
+        for l in &mut lsigs {
+            l.name = laid.copy_from(&names, l.name);
+        }
+        drop(names);
+        let mut names = laid;
+        names.finish();
         let mut stats = SetStats {
             hash_sigs: hashes.len(),
             allow_list: allow.len(),
@@ -612,9 +656,9 @@ impl SignatureSet {
         };
         stats.approx_memory = stats.filter_bytes
             + names.bytes()
-            + (hashes.md5.len() + allow.md5.len()) * std::mem::size_of::<HashEntry<16>>()
-            + (hashes.sha1.len() + allow.sha1.len()) * std::mem::size_of::<HashEntry<20>>()
-            + (hashes.sha256.len() + allow.sha256.len()) * std::mem::size_of::<HashEntry<32>>()
+            + (hashes.md5.len() + allow.md5.len()) * std::mem::size_of::<HashKey<16>>()
+            + (hashes.sha1.len() + allow.sha1.len()) * std::mem::size_of::<HashKey<20>>()
+            + (hashes.sha256.len() + allow.sha256.len()) * std::mem::size_of::<HashKey<32>>()
             + arena.bytes.len()
             + arena.toks.len() * std::mem::size_of::<Tok>()
             + pats.len() * std::mem::size_of::<Pat>();

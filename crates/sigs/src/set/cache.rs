@@ -27,7 +27,7 @@ use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"MXGSIGS\0";
 /// Bumped whenever the layout of any cached structure changes.
-pub const CACHE_FORMAT: u32 = 2;
+pub const CACHE_FORMAT: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -328,23 +328,21 @@ impl Codec for [u64; 4] {
     const MIN: u64 = 32;
 }
 
-impl<const N: usize> Codec for HashEntry<N> {
+impl<const N: usize> Codec for HashKey<N> {
     fn enc<W: Write>(&self, w: &mut Writer<W>) -> io::Result<()> {
         self.size.enc(w)?;
-        self.name.enc(w)?;
         w.put(&self.hash)
     }
     fn dec<Rd: Read>(r: &mut Reader<Rd>) -> R<Self> {
-        let b = r.take(8 + N)?;
+        let b = r.take(4 + N)?;
         let mut hash = [0u8; N];
-        hash.copy_from_slice(&b[8..]);
-        Ok(HashEntry {
+        hash.copy_from_slice(&b[4..]);
+        Ok(HashKey {
             size: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            name: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
             hash,
         })
     }
-    const MIN: u64 = 8 + N as u64;
+    const MIN: u64 = 4 + N as u64;
 }
 
 /// Implements Codec for a struct by listing its fields in order.
@@ -365,15 +363,21 @@ macro_rules! struct_codec {
 impl<const N: usize> Codec for HashTable<N> {
     fn enc<W: Write>(&self, w: &mut Writer<W>) -> io::Result<()> {
         self.entries.enc(w)?;
-        self.any_from.enc(w)
+        self.any_from.enc(w)?;
+        self.first_name.enc(w)
     }
     fn dec<Rd: Read>(r: &mut Reader<Rd>) -> R<Self> {
-        let entries = Vec::<HashEntry<N>>::dec(r)?;
+        let entries = Vec::<HashKey<N>>::dec(r)?;
         let any_from = usize::dec(r)?;
+        let first_name = u32::dec(r)?;
         if any_from > entries.len() {
             return Err(CacheError::Corrupt("hash table"));
         }
-        Ok(HashTable { entries, any_from })
+        Ok(HashTable {
+            entries,
+            any_from,
+            first_name,
+        })
     }
 }
 
@@ -382,16 +386,16 @@ impl Codec for Names {
     fn enc<W: Write>(&self, w: &mut Writer<W>) -> io::Result<()> {
         (self.rest.len() as u64).enc(w)?;
         w.put(&self.rest)?;
-        self.ends.enc(w)?;
-        self.pfx.enc(w)?;
+        self.bases.enc(w)?;
+        self.deltas.enc(w)?;
         self.prefixes.enc(w)
     }
     fn dec<Rd: Read>(r: &mut Reader<Rd>) -> R<Self> {
         let n = dec_len(r, 1)?;
         Ok(Names {
             rest: r.take_vec(n)?,
-            ends: Codec::dec(r)?,
-            pfx: Codec::dec(r)?,
+            bases: Codec::dec(r)?,
+            deltas: Codec::dec(r)?,
             prefixes: Codec::dec(r)?,
             ..Default::default()
         })
@@ -876,25 +880,15 @@ impl SignatureSet {
     /// Cross-table indexes must hold, so a scan can never index out of bounds.
     fn validate(&self) -> R<()> {
         let bad = |m| Err(CacheError::Corrupt(m));
-        let names = self.names.ends.len() as u64;
-        if self.names.pfx.len() as u64 != names
-            || self
-                .names
-                .ends
-                .iter()
-                .any(|&e| e as usize > self.names.rest.len())
-            || self.names.ends.windows(2).any(|w| w[0] > w[1])
-            || self.names.pfx.iter().any(|&p| {
-                let id = p & (u32::MAX >> 1);
-                id != u32::MAX >> 1 && id as usize >= self.names.prefixes.len()
-            })
-        {
+        let names = self.names.len() as u64;
+        if !self.names.consistent() {
             return bad("names");
         }
         let name_ok = |n: u32| (n as u64) < names;
-        if !self.hashes.md5.entries.iter().all(|e| name_ok(e.name))
-            || !self.hashes.sha1.entries.iter().all(|e| name_ok(e.name))
-            || !self.hashes.sha256.entries.iter().all(|e| name_ok(e.name))
+        let table_ok = |first: u32, len: usize| first as u64 + len as u64 <= names;
+        if !table_ok(self.hashes.md5.first_name, self.hashes.md5.len())
+            || !table_ok(self.hashes.sha1.first_name, self.hashes.sha1.len())
+            || !table_ok(self.hashes.sha256.first_name, self.hashes.sha256.len())
             || !self.bodies.iter().all(|b| name_ok(b.name))
             || !self.lsigs.iter().all(|l| name_ok(l.name))
         {
