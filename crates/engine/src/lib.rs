@@ -135,7 +135,9 @@ pub fn load_signatures(cfg: &SignatureConfig) -> (SignatureSet, LoadInfo) {
                 info.from_cache = true;
                 return (set, info);
             }
+            // Missing or built from other databases (an update): just rebuild.
             Err(mxguard_sigs::CacheError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(mxguard_sigs::CacheError::Stale) => {}
             Err(e) => info.cache_note = Some(format!("{}: {e}; rebuilt", path.display())),
         }
     }

@@ -36,6 +36,16 @@ pub struct DbArgs {
 }
 
 impl DbArgs {
+    /// Every `--db` must exist: a mistyped path must not quietly scan with fewer signatures.
+    pub fn check(&self) -> anyhow::Result<()> {
+        for p in &self.db {
+            if let Err(e) = std::fs::metadata(p) {
+                anyhow::bail!("signature database {}: {e}", p.display());
+            }
+        }
+        Ok(())
+    }
+
     pub fn config(&self) -> mxguard_engine::SignatureConfig {
         let cache_dir = if self.no_cache {
             None

@@ -94,6 +94,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<(PathBuf, String)
 
 pub fn run(a: ScanArgs) -> Result<ExitCode> {
     let t0 = Instant::now();
+    a.db.check()?;
     let (set, info) = load_signatures(&a.db.config());
     if let Some(n) = &info.cache_note {
         eprintln!("mxguard: warning: {n}");

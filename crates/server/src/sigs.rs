@@ -28,6 +28,7 @@ pub fn run(cmd: SigsCommand) -> Result<ExitCode> {
     match cmd {
         SigsCommand::Info { db, problems } => {
             let t = Instant::now();
+            db.check()?;
             let (set, info) = load_signatures(&db.config());
             let el = t.elapsed();
             if let Some(n) = &info.cache_note {
@@ -88,6 +89,7 @@ pub fn run(cmd: SigsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         SigsCommand::Verify { db } => {
+            db.check()?;
             let mut cfg = db.config();
             cfg.cache_dir = None; // verify always parses the sources
             let (set, _) = load_signatures(&cfg);
