@@ -133,6 +133,10 @@ pub fn load_signatures(cfg: &SignatureConfig) -> (SignatureSet, LoadInfo) {
         match SignatureSet::read_cache(path, *key) {
             Ok(set) => {
                 info.from_cache = true;
+                // Mark it used, so pruning keeps caches that are read but not rewritten.
+                if let Ok(f) = std::fs::File::options().write(true).open(path) {
+                    let _ = f.set_modified(std::time::SystemTime::now());
+                }
                 return (set, info);
             }
             // Missing or built from other databases (an update): just rebuild.
@@ -151,8 +155,38 @@ pub fn load_signatures(cfg: &SignatureConfig) -> (SignatureSet, LoadInfo) {
         if let Err(e) = set.write_cache(path, *key) {
             info.cache_note = Some(format!("cannot write cache {}: {e}", path.display()));
         }
+        prune_caches(path);
     }
     (set, info)
+}
+
+/// Caches unused for this long are deleted when another is written (one cache
+/// file exists per list of database paths, so ad-hoc paths would otherwise pile up).
+pub const CACHE_MAX_IDLE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Best effort: removes `sigs-*.mxc` files beside `keep` idle for [`CACHE_MAX_IDLE`].
+fn prune_caches(keep: &Path) {
+    let Some(dir) = keep.parent() else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    for e in rd.flatten() {
+        let p = e.path();
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if p == keep || !name.starts_with("sigs-") || !name.ends_with(".mxc") {
+            continue;
+        }
+        let idle = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok());
+        if idle.is_some_and(|d| d > CACHE_MAX_IDLE) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
 }
 
 fn fnv(b: &[u8]) -> u64 {
@@ -304,6 +338,38 @@ mod tests {
         assert_eq!(names(d)[0], "Test.Cache-2");
         let (_, ie) = load_signatures(&cfg);
         assert!(ie.from_cache);
+    }
+
+    #[test]
+    fn writing_a_cache_prunes_long_unused_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("sigs-00000000000000aa.mxc");
+        let recent = dir.path().join("sigs-00000000000000bb.mxc");
+        let other = dir.path().join("notes.txt");
+        for p in [&old, &recent, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let long_ago =
+            std::time::SystemTime::now() - CACHE_MAX_IDLE - std::time::Duration::from_secs(3600);
+        for p in [&old, &other] {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        let cfg = SignatureConfig {
+            paths: vec![],
+            builtin: true,
+            cache_dir: Some(dir.path().to_path_buf()),
+        };
+        let _ = load_signatures(&cfg);
+        assert!(!old.exists(), "idle cache pruned");
+        assert!(
+            recent.exists() && other.exists(),
+            "recent caches and other files kept"
+        );
     }
 
     #[test]

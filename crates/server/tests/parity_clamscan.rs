@@ -1046,7 +1046,8 @@ fn run_clamscan(g: &Generated) -> ToolRun {
 
 fn mxguard_cmd(case: &Case, g: &Generated, json: bool) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxguard"));
-    cmd.arg("scan");
+    // Every case has its own temporary databases: keep no compiled cache of them.
+    cmd.arg("scan").arg("--no-cache");
     if case.mode == Mode::Parity {
         cmd.arg("--db").arg(&g.db_dir).arg("--no-builtin");
     }
