@@ -286,6 +286,19 @@ pub struct HashLists {
 }
 
 impl HashLists {
+    /// Appends `o`'s entries, adding `base` to their name ids.
+    fn absorb(&mut self, o: HashLists, base: u32) {
+        fn rebased<const N: usize>(dst: &mut Vec<HashEntry<N>>, src: Vec<HashEntry<N>>, base: u32) {
+            dst.extend(src.into_iter().map(|e| HashEntry {
+                name: e.name + base,
+                ..e
+            }));
+        }
+        rebased(&mut self.md5, o.md5, base);
+        rebased(&mut self.sha1, o.sha1, base);
+        rebased(&mut self.sha256, o.sha256, base);
+    }
+
     pub fn len(&self) -> usize {
         self.md5.len() + self.sha1.len() + self.sha256.len()
     }
@@ -613,38 +626,8 @@ impl Database {
     fn absorb(&mut self, p: Database) {
         let base = self.names.absorb(p.names);
         let rebase = self.arena.absorb(p.arena);
-        let fix16 = |v: Vec<HashEntry<16>>| {
-            v.into_iter().map(move |mut e| {
-                e.name += base;
-                e
-            })
-        };
-        self.hashes.md5.extend(fix16(p.hashes.md5));
-        self.allow.md5.extend(fix16(p.allow.md5));
-        self.hashes
-            .sha1
-            .extend(p.hashes.sha1.into_iter().map(|mut e| {
-                e.name += base;
-                e
-            }));
-        self.allow
-            .sha1
-            .extend(p.allow.sha1.into_iter().map(|mut e| {
-                e.name += base;
-                e
-            }));
-        self.hashes
-            .sha256
-            .extend(p.hashes.sha256.into_iter().map(|mut e| {
-                e.name += base;
-                e
-            }));
-        self.allow
-            .sha256
-            .extend(p.allow.sha256.into_iter().map(|mut e| {
-                e.name += base;
-                e
-            }));
+        self.hashes.absorb(p.hashes, base);
+        self.allow.absorb(p.allow, base);
         self.bodies.extend(p.bodies.into_iter().map(|mut b| {
             b.name += base;
             b.pat.start += rebase;
