@@ -670,36 +670,16 @@ impl<'a> Verifier<'a> {
         }
     }
 
-    /// After a gap: fixed-width, non-branching tokens of total width `w` followed by an
-    /// exact literal. Returns (w, absolute token index, literal).
-    fn jump_lit_fwd(&self, toks: &[Tok], from: usize) -> Option<(usize, u32, &'a [u8])> {
+    /// Next to a gap: fixed-width, non-branching tokens of total width `w`, then an
+    /// exact literal, walking `toks` in the order `order` gives (rightwards after
+    /// a gap, leftwards before one). Returns (w, absolute token index, literal).
+    fn jump_lit(
+        &self,
+        toks: &[Tok],
+        order: impl Iterator<Item = usize>,
+    ) -> Option<(usize, u32, &'a [u8])> {
         let mut w = 0usize;
-        for (k, t) in toks.iter().enumerate().skip(from) {
-            match *t {
-                Tok::Lit { off, len } => {
-                    return Some((
-                        w,
-                        self.abs_index(toks, k),
-                        &self.ar.bytes[off as usize..(off + len) as usize],
-                    ));
-                }
-                Tok::LitI { .. }
-                | Tok::Mask { .. }
-                | Tok::Skip(_)
-                | Tok::Set(_)
-                | Tok::Strs { .. } => w += fixed_width(t),
-                Tok::Edge { .. } | Tok::Near { .. } => {}
-                _ => return None,
-            }
-        }
-        None
-    }
-
-    /// Before a gap (walking left from token `upto - 1`): fixed-width tokens of total
-    /// width `w` preceded by an exact literal.
-    fn jump_lit_bwd(&self, toks: &[Tok], upto: usize) -> Option<(usize, u32, &'a [u8])> {
-        let mut w = 0usize;
-        for k in (0..upto).rev() {
+        for k in order {
             let t = toks[k];
             match t {
                 Tok::Lit { off, len } => {
@@ -805,7 +785,7 @@ impl<'a> Verifier<'a> {
                     }
                     // Jump between occurrences of the next literal (after any fixed-width
                     // tokens of width `w`) instead of trying every position.
-                    let jump = self.jump_lit_fwd(toks, i + 1);
+                    let jump = self.jump_lit(toks, i + 1..toks.len());
                     let mut p = lo;
                     while p <= hi {
                         if let Some((w, abs, lit)) = jump {
@@ -904,7 +884,7 @@ impl<'a> Verifier<'a> {
                     } else {
                         pos.saturating_sub(max as usize)
                     };
-                    let jump = self.jump_lit_bwd(toks, j - 1);
+                    let jump = self.jump_lit(toks, (0..j - 1).rev());
                     let mut p = hi;
                     loop {
                         if let Some((w, abs, lit)) = jump {

@@ -298,6 +298,16 @@ fn exe_offsets(info: Option<ExeInfo>) -> RelOffsets {
 /// the scripts once more by targets 0 and 7.
 fn html_views<'a>(doc: &[u8], out: &mut Vec<View<'a>>) {
     if doc.len() > MAX_HTML_NORMALIZE {
+        // clamscan matches nothing at all here (it neither normalises nor scans the raw
+        // bytes). We never leave content unscanned: the raw document gets the
+        // generic and HTML signatures instead. A deliberate difference, for HTML
+        // over `MAX_HTML_NORMALIZE` only.
+        out.push(View::normalized(
+            doc.to_vec(),
+            T0.with(3),
+            ViewKind::Raw,
+            RelOffsets::Eof,
+        ));
         return;
     }
     let n = htmlnorm::normalize(doc);
@@ -344,6 +354,16 @@ mod tests {
     //! clamscan reported each exactly once per predicted view (extra reports
     //! only came from decoded children: mail parts, embedded archives).
     use super::*;
+    #[test]
+    fn oversized_html_is_still_scanned_raw() {
+        let mut doc = b"<html><body>".to_vec();
+        doc.resize(MAX_HTML_NORMALIZE + 1, b'a');
+        let v = views(&doc, FileType::Html);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].data.len(), doc.len());
+        assert!(v[0].targets.contains(0) && v[0].targets.contains(3));
+    }
+
     use crate::filetype::detect;
 
     fn summary(data: &[u8]) -> Vec<(ViewKind, Vec<u8>)> {
