@@ -83,6 +83,7 @@ impl Engine for SignatureEngine {
                     engine: EngineKind::Signatures,
                     severity: Severity::Infected,
                     location: obj.location.to_string(),
+                    detail: String::new(),
                 });
             }
         });

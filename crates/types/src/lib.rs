@@ -55,6 +55,27 @@ pub struct Finding {
     /// Where inside the scanned input the object sits (`mail/part[2]/invoice.zip/a.exe`);
     /// empty for the input itself.
     pub location: String,
+    /// A short human reason (heuristics and limits: "zip entry a.exe is encrypted");
+    /// empty for signature hits, whose name says it all.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+impl Finding {
+    /// A heuristic finding (severity suspicious).
+    pub fn heuristic(
+        name: impl Into<String>,
+        location: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            name: name.into(),
+            engine: EngineKind::Heuristics,
+            severity: Severity::Suspicious,
+            location: location.into(),
+            detail: detail.into(),
+        }
+    }
 }
 
 /// The overall result of scanning one input.
@@ -132,6 +153,7 @@ mod tests {
             engine: EngineKind::Signatures,
             severity: sev,
             location: String::new(),
+            detail: String::new(),
         }
     }
 

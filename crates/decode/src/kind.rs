@@ -1,0 +1,144 @@
+//! Which reader opens an object: decided by magic bytes only (ClamAV's type
+//! table in `mxguard_sigs::filetype`, plus a few formats it leaves to its
+//! scanners), never by the declared name or Content-Type.
+
+use mxguard_sigs::filetype::{self, FileType};
+
+/// The container formats the decoder opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Mail,
+    /// Several messages, each after a `From ` line.
+    Mbox,
+    /// Text holding `begin NNN name` uuencoded blocks.
+    Uuencode,
+    BinHex,
+    /// MS-TNEF (`winmail.dat`).
+    Tnef,
+    Zip,
+    Gzip,
+    Bzip2,
+    Xz,
+    Tar,
+    SevenZ,
+    Cpio,
+    Cab,
+    /// MS-DOS `COMPRESS.EXE` (SZDD) files.
+    Szdd,
+    Ole2,
+    Pdf,
+    Rtf,
+    Html,
+}
+
+/// The true type of `data` (magic bytes; bounded prefix).
+pub fn true_type(data: &[u8]) -> FileType {
+    filetype::detect(data)
+}
+
+/// How far into a text object a uuencoded or BinHex block is looked for.
+const TEXT_MARKER_SCAN: usize = 4 << 20;
+
+/// The reader for an object of type `ft`, if it is a container. Never panics.
+pub fn container_kind(data: &[u8], ft: FileType) -> Option<Kind> {
+    Some(match ft {
+        FileType::Mail | FileType::Mhtml => {
+            if data.starts_with(b"From ") {
+                Kind::Mbox
+            } else {
+                Kind::Mail
+            }
+        }
+        FileType::Zip => Kind::Zip,
+        FileType::Gzip => Kind::Gzip,
+        FileType::Bzip2 => Kind::Bzip2,
+        FileType::Xz => Kind::Xz,
+        FileType::Tar => Kind::Tar,
+        FileType::SevenZ => Kind::SevenZ,
+        FileType::Cab => Kind::Cab,
+        FileType::Ole2 => Kind::Ole2,
+        FileType::Pdf => Kind::Pdf,
+        FileType::Rtf => Kind::Rtf,
+        FileType::Html | FileType::HtmlUtf16 => Kind::Html,
+        FileType::Other | FileType::Binary => {
+            if data.starts_with(b"SZDD\x88\xf0\x27\x33") {
+                return Some(Kind::Szdd);
+            }
+            if data.starts_with(b"\x78\x9f\x3e\x22") {
+                return Some(Kind::Tnef);
+            }
+            if is_cpio(data) {
+                return Some(Kind::Cpio);
+            }
+            return text_kind(data);
+        }
+        FileType::Text => return text_kind(data),
+        _ => return None,
+    })
+}
+
+fn is_cpio(data: &[u8]) -> bool {
+    data.starts_with(b"070701")
+        || data.starts_with(b"070702")
+        || data.starts_with(b"070707")
+        || data.starts_with(b"\xc7\x71")
+        || data.starts_with(b"\x71\xc7")
+}
+
+/// Text that carries an encoded file: a BinHex header, or a `begin NNN ` line.
+fn text_kind(data: &[u8]) -> Option<Kind> {
+    let head = &data[..data.len().min(TEXT_MARKER_SCAN)];
+    if memchr::memmem::find(head, b"(This file must be converted with BinHex").is_some() {
+        return Some(Kind::BinHex);
+    }
+    if has_uuencode_begin(head) {
+        return Some(Kind::Uuencode);
+    }
+    None
+}
+
+/// True when some line is `begin <octal mode> <name>`.
+pub(crate) fn has_uuencode_begin(data: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(i) = memchr::memmem::find(&data[from..], b"begin ") {
+        let at = from + i;
+        if at == 0 || data[at - 1] == b'\n' {
+            let rest = &data[at + 6..];
+            let digits = rest
+                .iter()
+                .take_while(|b| (b'0'..=b'7').contains(b))
+                .count();
+            if (3..=4).contains(&digits) && rest.get(digits) == Some(&b' ') {
+                return true;
+            }
+        }
+        from = at + 6;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_by_magic_not_name() {
+        assert_eq!(
+            container_kind(b"PK\x03\x04rest", FileType::Zip),
+            Some(Kind::Zip)
+        );
+        assert_eq!(
+            container_kind(b"hello\nbegin 644 a.exe\nM\nend\n", FileType::Text),
+            Some(Kind::Uuencode)
+        );
+        assert_eq!(
+            container_kind(b"hello\nbeginning 644\n", FileType::Text),
+            None
+        );
+        assert_eq!(
+            container_kind(b"070701000", FileType::Other),
+            Some(Kind::Cpio)
+        );
+        assert_eq!(container_kind(b"MZ\x90\x00", FileType::Pe), None);
+    }
+}
