@@ -334,6 +334,7 @@ impl Walk<'_, '_> {
         let mut ex = Extractor {
             walk: self,
             location: &obj.location,
+            name: obj.name.as_deref(),
             file_type: obj.file_type,
             depth: obj.depth,
             depth_reported: false,
@@ -366,6 +367,7 @@ impl Walk<'_, '_> {
 pub struct Extractor<'w, 'o, 'v> {
     walk: &'w mut Walk<'o, 'v>,
     location: &'w str,
+    name: Option<&'w str>,
     file_type: FileType,
     depth: u32,
     depth_reported: bool,
@@ -383,6 +385,11 @@ impl Extractor<'_, '_, '_> {
     /// The container's own location.
     pub fn location(&self) -> &str {
         self.location
+    }
+
+    /// The container's declared name (attachment or member name), if any.
+    pub fn container_name(&self) -> Option<&str> {
+        self.name
     }
 
     /// The container's true type.

@@ -14,8 +14,6 @@
 //! - `budget KEY=VALUE`: changes the budget for this case (`max_depth`,
 //!   `max_objects`, `max_object_size`, `max_total_size`, `max_ratio`, `max_time_ms`).
 //! - `only lf` / `only crlf`: for messages, run one line-end form only.
-//! - `gen bz2-zeros N`: the input is N zero bytes compressed with bzip2 (the file
-//!   holds nothing); lets the corpus hold multi-gigabyte bombs in a few bytes.
 
 use mxguard_decode::{DecodeOptions, Decoded, Decoder};
 use std::path::{Path, PathBuf};
@@ -95,19 +93,6 @@ fn to_lf(data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn bz2_zeros(n: u64) -> Vec<u8> {
-    use std::io::Write;
-    let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
-    let block = vec![0u8; 1 << 20];
-    let mut left = n;
-    while left > 0 {
-        let k = left.min(block.len() as u64) as usize;
-        enc.write_all(&block[..k]).unwrap();
-        left -= k as u64;
-    }
-    enc.finish().unwrap()
-}
-
 fn check(case: &Path, input: &[u8], expect: &str, variant: &str) -> Result<(), String> {
     let mut opts = DecodeOptions {
         text: true,
@@ -166,7 +151,6 @@ fn check(case: &Path, input: &[u8], expect: &str, variant: &str) -> Result<(), S
             || line.starts_with('#')
             || line.starts_with("budget ")
             || line.starts_with("only ")
-            || line.starts_with("gen ")
         {
             continue;
         }
@@ -280,15 +264,7 @@ fn golden_corpus() {
     let mut runs = 0;
     for case in &cases {
         let expect = std::fs::read_to_string(format!("{}.expect", case.display())).unwrap();
-        let gen = expect.lines().find_map(|l| {
-            l.trim()
-                .strip_prefix("gen bz2-zeros ")
-                .map(|n| n.trim().parse::<u64>().unwrap())
-        });
-        let input = match gen {
-            Some(n) => bz2_zeros(n),
-            None => std::fs::read(case).unwrap_or_else(|e| panic!("{}: {e}", case.display())),
-        };
+        let input = std::fs::read(case).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
         let is_msg = case.extension().is_some_and(|e| e == "eml" || e == "mbox");
         let only = expect.lines().find_map(|l| {
             l.trim()
