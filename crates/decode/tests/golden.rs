@@ -160,18 +160,19 @@ fn check(case: &Path, input: &[u8], expect: &str, variant: &str) -> Result<(), S
                 let mut parts = rest.split(' ');
                 let loc = parts.next().unwrap_or("");
                 let loc = if loc == "<input>" { "" } else { loc };
-                let props: Vec<(&str, String)> = {
+                let props: Vec<(&'static str, String)> = {
                     // Values may contain spaces: a key=value runs to the next " key=".
                     let tail: Vec<&str> = parts.collect();
                     let tail = tail.join(" ");
                     let mut v = Vec::new();
-                    let mut cur: Option<(&str, String)> = None;
+                    let mut cur: Option<(&'static str, String)> = None;
                     for tok in tail.split(' ').filter(|t| !t.is_empty()) {
-                        let key = tok.split_once('=').map(|(k, _)| k);
-                        if let Some(
-                            k @ ("type" | "name" | "declared" | "contains" | "text" | "link"),
-                        ) = key
-                        {
+                        let key = tok.split_once('=').and_then(|(k, _)| {
+                            ["type", "name", "declared", "contains", "text", "link"]
+                                .into_iter()
+                                .find(|c| *c == k)
+                        });
+                        if let Some(k) = key {
                             if let Some(c) = cur.take() {
                                 v.push(c);
                             }
