@@ -92,6 +92,11 @@ pub trait Visitor {
     fn object(&mut self, obj: &ScanObject<'_>) -> Flow;
     /// Called for each heuristic or limit finding. [`Flow::Stop`] ends the walk.
     fn finding(&mut self, finding: Finding) -> Flow;
+    /// Links a reader found inside the container at `location` (PDF `/URI`
+    /// actions, ...), reported after that object was visited.
+    fn links(&mut self, location: &str, links: Vec<Link>) {
+        let _ = (location, links);
+    }
 }
 
 /// Options beyond the budget.
@@ -160,6 +165,35 @@ impl Decoder {
         w.summary
     }
 
+    /// Like [`walk`](Self::walk), but opens the input with the reader for `kind`
+    /// whatever its magic bytes say (fuzzing one reader; forcing a format).
+    pub fn walk_as(&self, kind: Kind, input: &[u8], visitor: &mut dyn Visitor) -> Summary {
+        let mut w = Walk {
+            opts: &self.opts,
+            visitor,
+            start: Instant::now(),
+            summary: Summary::default(),
+            stop: false,
+        };
+        let obj = ScanObject {
+            data: Cow::Borrowed(input),
+            file_type: kind::true_type(input),
+            container: None,
+            name: None,
+            declared_type: None,
+            location: String::new(),
+            depth: 0,
+            text: None,
+            links: Vec::new(),
+        };
+        w.summary.objects += 1;
+        if w.visitor.object(&obj) == Flow::Continue {
+            w.extract(&obj, kind);
+        }
+        w.summary.stopped |= w.stop;
+        w.summary
+    }
+
     /// Decodes `input` into a flat list of objects and the heuristic findings
     /// (for tools and tests; front-ends use [`walk`](Self::walk), which keeps
     /// memory bounded by depth rather than by the whole decoded tree).
@@ -191,6 +225,17 @@ impl Decoder {
             fn finding(&mut self, finding: Finding) -> Flow {
                 self.out.findings.push(finding);
                 Flow::Continue
+            }
+            fn links(&mut self, location: &str, links: Vec<Link>) {
+                if let Some(o) = self
+                    .out
+                    .objects
+                    .iter_mut()
+                    .rev()
+                    .find(|o| o.location == location)
+                {
+                    o.links.extend(links);
+                }
             }
         }
         let mut c = Collect {
@@ -328,9 +373,13 @@ impl Walk<'_, '_> {
         if self.stop || self.out_of_time(&obj.location) {
             return;
         }
-        let Some(k) = kind::container_kind(&obj.data, obj.file_type) else {
-            return;
-        };
+        if let Some(k) = kind::container_kind(&obj.data, obj.file_type) {
+            self.extract(&obj, k);
+        }
+    }
+
+    /// Opens `obj` with the reader for `k`.
+    fn extract(&mut self, obj: &ScanObject<'_>, k: Kind) {
         let mut ex = Extractor {
             walk: self,
             location: &obj.location,
@@ -598,6 +647,20 @@ impl Extractor<'_, '_, '_> {
         };
         self.walk.report(Finding::heuristic(name, loc, detail));
         self.flow()
+    }
+
+    /// Reports links found in the container (they belong to the container's object).
+    pub fn links(&mut self, links: Vec<Link>) {
+        if !links.is_empty() {
+            self.walk.visitor.links(self.location, links);
+        }
+    }
+
+    /// Reports content this reader cannot decode (an unsupported compression
+    /// method, an unknown encoding): `Heuristics.Unscannable.<what>`. Always on:
+    /// content we did not look at is never reported as clean.
+    pub fn unscannable(&mut self, what: &str, segment: Option<&str>, detail: &str) -> Flow {
+        self.heuristic(&format!("Heuristics.Unscannable.{what}"), segment, detail)
     }
 
     /// Reports an encrypted member or document (`Heuristics.Encrypted.<what>`),
