@@ -149,7 +149,41 @@ pub struct HeuristicsConfig {
     pub phishing: bool,
     /// Containers that could not be read to the end (`Heuristics.Broken.*`).
     pub broken: bool,
+    /// Registrable domains whose name in a link's visible text must match the
+    /// link's target (ClamAV's "protected domains"). A mismatch to any host is
+    /// reported for these; for other domains only a target that is an IP
+    /// address or a punycode host is, which keeps newsletters' tracking links
+    /// from counting as phishing.
+    pub protected_domains: Vec<String>,
 }
+
+/// Default [`HeuristicsConfig::protected_domains`]: brands phishing mail imitates most.
+pub const DEFAULT_PROTECTED_DOMAINS: [&str; 24] = [
+    "paypal.com",
+    "apple.com",
+    "icloud.com",
+    "microsoft.com",
+    "office.com",
+    "live.com",
+    "outlook.com",
+    "microsoftonline.com",
+    "google.com",
+    "gmail.com",
+    "amazon.com",
+    "ebay.com",
+    "facebook.com",
+    "instagram.com",
+    "linkedin.com",
+    "netflix.com",
+    "dropbox.com",
+    "docusign.com",
+    "dhl.com",
+    "fedex.com",
+    "ups.com",
+    "chase.com",
+    "wellsfargo.com",
+    "bankofamerica.com",
+];
 
 impl Default for HeuristicsConfig {
     fn default() -> Self {
@@ -163,6 +197,10 @@ impl Default for HeuristicsConfig {
             html_smuggling: true,
             phishing: true,
             broken: true,
+            protected_domains: DEFAULT_PROTECTED_DOMAINS
+                .iter()
+                .map(|d| d.to_string())
+                .collect(),
         }
     }
 }

@@ -368,8 +368,6 @@ impl Walk<'_, '_> {
             self.stop = true;
             return;
         }
-        // Object-level heuristics that need the object's own content.
-        heur::object_checks(self.opts, &obj, &mut |f| self.report(f));
         if self.stop || self.out_of_time(&obj.location) {
             return;
         }

@@ -199,7 +199,9 @@ fn u16_normalize(u: u16) -> Vec<u8> {
     }
 }
 
-fn entity_lookup(name: &[u8]) -> Option<u16> {
+/// The code point of a named HTML character reference (`amp` → 0x26), for
+/// names whose value is one BMP character (the table ClamAV uses).
+pub fn entity_lookup(name: &[u8]) -> Option<u16> {
     ENTITIES
         .binary_search_by(|(n, _)| n.as_bytes().cmp(name))
         .ok()
