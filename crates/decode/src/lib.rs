@@ -107,6 +107,8 @@ pub struct DecodeOptions {
     /// Fill [`ScanObject::text`] and text links (the policy layer wants them; the
     /// antivirus scan alone does not).
     pub text: bool,
+    /// Scan the input as one object: open no containers (`mxguard scan --no-decode`).
+    pub raw_only: bool,
 }
 
 /// Counts for one walk.
@@ -368,7 +370,7 @@ impl Walk<'_, '_> {
             self.stop = true;
             return;
         }
-        if self.stop || self.out_of_time(&obj.location) {
+        if self.stop || self.opts.raw_only || self.out_of_time(&obj.location) {
             return;
         }
         if let Some(k) = kind::container_kind(&obj.data, obj.file_type) {

@@ -1,25 +1,20 @@
 //! The [`Scanner`]: one pipeline for every front-end (SMTP, milter, clamd
 //! socket, mailbox delivery, store scans, `mxguard scan`).
 //!
-//! A scan takes bytes, runs every configured [`Engine`] over them and returns a
-//! [`ScanReport`]. Engines see scan objects, never sockets or SMTP. The decoder
-//! (MIME, archives, documents) plugs in between the input and the engines in a
-//! later step; today each input is one object.
+//! A scan takes bytes, decodes them into scan objects (`mxguard_decode`: MIME
+//! parts, archive members, document streams, under a `DecodeBudget`), runs
+//! every configured [`Engine`] over each object, and returns a [`ScanReport`]
+//! holding the engines' findings plus the decoder's heuristic and limit
+//! findings, each with the object's location.
 
+pub use mxguard_decode::{DecodeBudget, DecodeOptions, HeuristicsConfig, ScanObject};
+use mxguard_decode::{Decoder, Flow, Visitor};
 use mxguard_sigs::{Database, MatchOptions, Scratch, SignatureSet};
 use mxguard_types::{EngineKind, Finding, ScanOptions, ScanReport, Severity};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
-
-/// One object to scan: bytes plus where they sit inside the input.
-#[derive(Debug, Clone, Copy)]
-pub struct ScanObject<'a> {
-    pub data: &'a [u8],
-    /// Location inside the input (`part[2]/invoice.zip/a.exe`); empty for the input itself.
-    pub location: &'a str,
-}
 
 #[derive(Debug, Error)]
 pub enum EngineError {
@@ -37,7 +32,7 @@ pub trait Engine: Send + Sync {
     /// (fully) scanned by this engine; the scanner reports it, never as clean.
     fn scan(
         &self,
-        obj: ScanObject<'_>,
+        obj: &ScanObject<'_>,
         opts: ScanOptions,
         out: &mut Vec<Finding>,
     ) -> Result<(), EngineError>;
@@ -68,7 +63,7 @@ impl Engine for SignatureEngine {
 
     fn scan(
         &self,
-        obj: ScanObject<'_>,
+        obj: &ScanObject<'_>,
         opts: ScanOptions,
         out: &mut Vec<Finding>,
     ) -> Result<(), EngineError> {
@@ -77,12 +72,12 @@ impl Engine for SignatureEngine {
         };
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            for d in self.set.scan(obj.data, mo, &mut s) {
+            for d in self.set.scan_typed(&obj.data, obj.file_type, mo, &mut s) {
                 out.push(Finding {
                     name: d.name.to_string(),
                     engine: EngineKind::Signatures,
                     severity: Severity::Infected,
-                    location: obj.location.to_string(),
+                    location: obj.location.clone(),
                     detail: String::new(),
                 });
             }
@@ -196,38 +191,101 @@ fn fnv(b: &[u8]) -> u64 {
     })
 }
 
-/// Runs engines over inputs. Cheap to share (`Arc`) between threads.
+/// Runs the decoder and the engines over inputs. Cheap to share (`Arc`) between threads.
 pub struct Scanner {
     engines: Vec<Box<dyn Engine>>,
+    decoder: Decoder,
+}
+
+/// Feeds each decoded object to the engines and collects findings.
+struct EngineVisitor<'s> {
+    engines: &'s [Box<dyn Engine>],
+    opts: ScanOptions,
+    report: ScanReport,
+}
+
+impl EngineVisitor<'_> {
+    fn flow(&self) -> Flow {
+        let infected = self
+            .report
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Infected);
+        if infected && !self.opts.all_match {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+impl Visitor for EngineVisitor<'_> {
+    fn object(&mut self, obj: &ScanObject<'_>) -> Flow {
+        for e in self.engines {
+            if let Err(err) = e.scan(obj, self.opts, &mut self.report.findings) {
+                let at = if obj.location.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {}", obj.location)
+                };
+                self.report.error = Some(format!("{err}{at}"));
+            }
+            if self.flow() == Flow::Stop {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+
+    fn finding(&mut self, finding: Finding) -> Flow {
+        self.report.findings.push(finding);
+        self.flow()
+    }
 }
 
 impl Scanner {
+    /// A scanner with the default decoder (default budget, all heuristics on).
     pub fn new(engines: Vec<Box<dyn Engine>>) -> Self {
-        Scanner { engines }
+        Scanner::with_decoder(engines, Decoder::default())
     }
 
-    /// Scans one in-memory input.
+    pub fn with_decoder(engines: Vec<Box<dyn Engine>>, decoder: Decoder) -> Self {
+        Scanner { engines, decoder }
+    }
+
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// Scans one in-memory input: decodes it and runs every engine on every
+    /// object. Without `all_match` it stops at the first infection; heuristic
+    /// findings never stop it (a signature hit deeper down still counts).
     pub fn scan_bytes(&self, data: &[u8], opts: ScanOptions) -> ScanReport {
-        let mut report = ScanReport {
-            size: data.len() as u64,
-            ..Default::default()
+        self.scan_named(data, None, opts)
+    }
+
+    /// Like [`scan_bytes`](Self::scan_bytes) with the input's declared name
+    /// (used by name heuristics and single-stream decompressors).
+    pub fn scan_named(&self, data: &[u8], name: Option<&str>, opts: ScanOptions) -> ScanReport {
+        let mut v = EngineVisitor {
+            engines: &self.engines,
+            opts,
+            report: ScanReport {
+                size: data.len() as u64,
+                ..Default::default()
+            },
         };
-        let obj = ScanObject { data, location: "" };
-        for e in &self.engines {
-            if let Err(err) = e.scan(obj, opts, &mut report.findings) {
-                report.error = Some(err.to_string());
-            }
-            if !opts.all_match && !report.findings.is_empty() {
-                break;
-            }
-        }
-        report
+        self.decoder.walk(data, name, &mut v);
+        v.report
     }
 
     /// Scans one file. An unreadable file is an error report, never clean.
     pub fn scan_file(&self, path: &Path, opts: ScanOptions) -> ScanReport {
         match std::fs::read(path) {
-            Ok(data) => self.scan_bytes(&data, opts),
+            Ok(data) => {
+                let name = path.file_name().map(|n| n.to_string_lossy());
+                self.scan_named(&data, name.as_deref(), opts)
+            }
             Err(e) => ScanReport {
                 error: Some(io_reason(&e)),
                 ..Default::default()

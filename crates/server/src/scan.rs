@@ -31,6 +31,28 @@ pub struct ScanArgs {
     /// Do not print `PATH: OK` lines for clean files.
     #[arg(long)]
     pub infected: bool,
+    /// Turn off the decoder's heuristics (encrypted members, name tricks, macros,
+    /// PDF actions, HTML smuggling, spoofed links). Exceeded limits are still reported.
+    #[arg(long)]
+    pub no_heuristics: bool,
+    /// Do not open containers (mail, archives, documents): scan each file as one object.
+    #[arg(long)]
+    pub no_decode: bool,
+    /// Containers nested deeper than this are not opened.
+    #[arg(long, value_name = "N", default_value_t = mxguard_decode::budget::DEFAULT_MAX_DEPTH)]
+    pub max_recursion: u32,
+    /// Objects per scanned file.
+    #[arg(long, value_name = "N", default_value_t = mxguard_decode::budget::DEFAULT_MAX_OBJECTS)]
+    pub max_files: usize,
+    /// Bytes of one decoded object.
+    #[arg(long, value_name = "BYTES", default_value_t = mxguard_decode::budget::DEFAULT_MAX_OBJECT_SIZE)]
+    pub max_filesize: u64,
+    /// Decoded bytes per scanned file.
+    #[arg(long, value_name = "BYTES", default_value_t = mxguard_decode::budget::DEFAULT_MAX_TOTAL_SIZE)]
+    pub max_scansize: u64,
+    /// Milliseconds per scanned file.
+    #[arg(long, value_name = "MS", default_value_t = mxguard_decode::budget::DEFAULT_MAX_TIME.as_millis() as u64)]
+    pub max_scantime: u64,
     /// Files or directories to scan.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -41,6 +63,8 @@ struct JsonThreat<'a> {
     name: &'a str,
     engine: &'a str,
     location: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    detail: &'a str,
 }
 
 #[derive(Serialize)]
@@ -92,6 +116,33 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<(PathBuf, String)
     }
 }
 
+/// The decoder the command line asks for.
+fn decoder_for(a: &ScanArgs) -> Result<mxguard_decode::Decoder> {
+    let mut opts = mxguard_decode::DecodeOptions::default();
+    let b = &mut opts.budget;
+    b.max_depth = a.max_recursion;
+    b.max_objects = a.max_files;
+    b.max_object_size = a.max_filesize;
+    b.max_total_size = a.max_scansize;
+    b.max_time = Duration::from_millis(a.max_scantime);
+    b.validate()
+        .map_err(|e| anyhow::anyhow!("invalid limit: {e}"))?;
+    if a.no_heuristics || a.no_decode {
+        let h = &mut opts.heuristics;
+        h.encrypted = false;
+        h.type_mismatch = false;
+        h.double_extension = false;
+        h.deceptive_names = false;
+        h.macros = false;
+        h.pdf = false;
+        h.html_smuggling = false;
+        h.phishing = false;
+        h.broken = false;
+    }
+    opts.raw_only = a.no_decode;
+    Ok(mxguard_decode::Decoder::new(opts))
+}
+
 pub fn run(a: ScanArgs) -> Result<ExitCode> {
     let t0 = Instant::now();
     a.db.check()?;
@@ -115,9 +166,11 @@ pub fn run(a: ScanArgs) -> Result<ExitCode> {
         eprintln!("mxguard: no signatures loaded");
         return Ok(ExitCode::from(2));
     }
-    let scanner = Arc::new(Scanner::new(vec![Box::new(SignatureEngine::new(
-        Arc::new(set),
-    ))]));
+    let decoder = decoder_for(&a)?;
+    let scanner = Arc::new(Scanner::with_decoder(
+        vec![Box::new(SignatureEngine::new(Arc::new(set)))],
+        decoder,
+    ));
     let opts = ScanOptions {
         all_match: a.all_match,
     };
@@ -249,6 +302,7 @@ fn print_one(
                     name: &f.name,
                     engine: f.engine.as_str(),
                     location: &f.location,
+                    detail: &f.detail,
                 })
                 .collect(),
             error: r.error.as_deref(),
