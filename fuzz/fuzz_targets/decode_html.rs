@@ -1,0 +1,10 @@
+//! Decoding with the Html reader, forced on any bytes, never panics and stays within its budget.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+#[allow(unused_imports)]
+use mxguard_decode::Kind;
+
+#[path = "decode_common.rs"]
+mod common;
+
+fuzz_target!(|data: &[u8]| common::run(Some(Kind::Html), data));
