@@ -69,6 +69,7 @@ impl Engine for SignatureEngine {
     ) -> Result<(), EngineError> {
         let mo = MatchOptions {
             all_match: opts.all_match,
+            container: obj.container.map(|c| c.clamav_container_name()),
         };
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();

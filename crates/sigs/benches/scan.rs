@@ -64,7 +64,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("100k_body_sigs_16MiB_random", |b| {
         let mut sc = Scratch::default();
         b.iter(|| {
-            let hits = set.scan(&data, MatchOptions { all_match: true }, &mut sc);
+            let hits = set.scan(
+                &data,
+                MatchOptions {
+                    all_match: true,
+                    container: None,
+                },
+                &mut sc,
+            );
             assert_eq!(hits.len(), plants.len());
         })
     });

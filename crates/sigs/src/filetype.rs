@@ -135,6 +135,41 @@ impl FileType {
     }
 }
 
+impl FileType {
+    /// ClamAV's type name for a container of this type, as `Container:` conditions
+    /// name it (`CL_TYPE_ZIP`). Coarse where [`FileType`] is: an OOXML document is
+    /// a zip here, and text is `CL_TYPE_TEXT_ASCII`.
+    pub fn clamav_container_name(self) -> &'static str {
+        match self {
+            FileType::Binary => "CL_TYPE_BINARY_DATA",
+            FileType::Text => "CL_TYPE_TEXT_ASCII",
+            FileType::Html => "CL_TYPE_HTML",
+            FileType::HtmlUtf16 => "CL_TYPE_HTML_UTF16",
+            FileType::Mail => "CL_TYPE_MAIL",
+            FileType::Mhtml => "CL_TYPE_MHTML",
+            FileType::Pe => "CL_TYPE_MSEXE",
+            FileType::Elf => "CL_TYPE_ELF",
+            FileType::MachO => "CL_TYPE_MACHO",
+            FileType::Ole2 => "CL_TYPE_MSOLE2",
+            FileType::Pdf => "CL_TYPE_PDF",
+            FileType::Graphics => "CL_TYPE_GRAPHICS",
+            FileType::Flash => "CL_TYPE_SWF",
+            FileType::Java => "CL_TYPE_JAVA",
+            FileType::Internal => "CL_TYPE_INTERNAL",
+            FileType::Zip => "CL_TYPE_ZIP",
+            FileType::Gzip => "CL_TYPE_GZ",
+            FileType::Bzip2 => "CL_TYPE_BZ",
+            FileType::Xz => "CL_TYPE_XZ",
+            FileType::SevenZ => "CL_TYPE_7Z",
+            FileType::Rar => "CL_TYPE_RAR",
+            FileType::Cab => "CL_TYPE_MSCAB",
+            FileType::Tar => "CL_TYPE_POSIX_TAR",
+            FileType::Rtf => "CL_TYPE_RTF",
+            FileType::Ignored | FileType::Other => "CL_TYPE_BINARY_DATA",
+        }
+    }
+}
+
 /// Classifies `data` by magic bytes. Never panics, looks at a bounded prefix
 /// (1024 bytes, like ClamAV).
 pub fn detect(data: &[u8]) -> FileType {

@@ -384,6 +384,10 @@ pub struct Scratch {
 pub struct MatchOptions {
     /// Report every matching signature (otherwise stop at the first).
     pub all_match: bool,
+    /// ClamAV's type name of the container the buffer was taken from
+    /// (`CL_TYPE_ZIP`), for `Container:` conditions; `None` for a top-level file,
+    /// which ClamAV calls `CL_TYPE_ANY`.
+    pub container: Option<&'static str>,
 }
 
 /// Static commonness of a byte in executables and text (higher = more common).
@@ -859,6 +863,7 @@ impl SignatureSet {
             exe,
             file_size,
             all: opts.all_match,
+            container: opts.container.unwrap_or("CL_TYPE_ANY"),
             stop: false,
             out,
             sc,
@@ -900,6 +905,8 @@ struct Ctx<'s, 'd, 'o, 'x> {
     /// The size `FileSize` conditions compare with.
     file_size: usize,
     all: bool,
+    /// The container's ClamAV type name (`CL_TYPE_ANY` at the top).
+    container: &'static str,
     stop: bool,
     out: &'o mut Vec<Detection<'s>>,
     sc: &'o mut Scratch,
@@ -1182,10 +1189,10 @@ impl<'s> Ctx<'s, '_, '_, '_> {
                 _ => return false,
             }
         }
-        // Scanned buffers here are top-level objects: only `Container:CL_TYPE_ANY` fits,
-        // and no `Intermediates` chain can.
+        // `Container:` names the immediate container's type; a top-level file's is CL_TYPE_ANY.
+        // The `Intermediates` chain is not tracked: such signatures never match.
         if let Some(c) = &tdb.container {
-            if c != "CL_TYPE_ANY" {
+            if c != self.container {
                 return false;
             }
         }
@@ -1252,7 +1259,10 @@ mod tests {
             .scan_typed(
                 data,
                 FileType::Binary,
-                MatchOptions { all_match: true },
+                MatchOptions {
+                    all_match: true,
+                    container: None,
+                },
                 &mut sc,
             )
             .into_iter()

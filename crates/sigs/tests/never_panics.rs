@@ -73,7 +73,14 @@ fn random_databases_never_panic() {
                     None
                 },
             );
-            let _ = set.scan(&data, MatchOptions { all_match: true }, &mut sc);
+            let _ = set.scan(
+                &data,
+                MatchOptions {
+                    all_match: true,
+                    container: None,
+                },
+                &mut sc,
+            );
         }
     }
     assert!(ran >= 2400);
