@@ -432,6 +432,71 @@ mod tests {
         );
     }
 
+    fn scanner_with(db_name: &str, text: &str) -> (tempfile::TempDir, Scanner) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(db_name);
+        std::fs::write(&db, text).unwrap();
+        let (set, _) = load_signatures(&SignatureConfig {
+            paths: vec![db],
+            builtin: true,
+            cache_dir: None,
+        });
+        (
+            dir,
+            Scanner::new(vec![Box::new(SignatureEngine::new(Arc::new(set)))]),
+        )
+    }
+
+    #[test]
+    fn findings_inside_a_message_carry_their_location_and_container_conditions_hold() {
+        // "mxguard-container-test" in hex; one signature for any file, one only inside mail.
+        let hex = "6d7867756172642d636f6e7461696e65722d74657374";
+        let (_d, s) = scanner_with(
+            "c.ldb",
+            &format!(
+                "Test.Anywhere;Engine:51-255,Target:0;0;{hex}\nTest.InMail;Engine:51-255,Container:CL_TYPE_MAIL,Target:0;0;{hex}\n"
+            ),
+        );
+        let payload = b"xx mxguard-container-test xx";
+        let names = |r: &ScanReport| {
+            let mut v: Vec<(String, String)> = r
+                .findings
+                .iter()
+                .map(|f| (f.name.clone(), f.location.clone()))
+                .collect();
+            v.sort();
+            v
+        };
+        let all = ScanOptions { all_match: true };
+        // Top level: the container is CL_TYPE_ANY.
+        assert_eq!(
+            names(&s.scan_bytes(payload, all)),
+            vec![("Test.Anywhere".to_string(), String::new())]
+        );
+        let b64 = "eHggbXhndWFyZC1jb250YWluZXItdGVzdCB4eA==";
+        let msg = format!(
+            "From: a@example.com\r\nTo: b@example.com\r\nSubject: t\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n\
+             --b1\r\nContent-Type: application/octet-stream; name=\"data.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--b1--\r\n"
+        );
+        let r = s.scan_bytes(msg.as_bytes(), all);
+        assert_eq!(
+            names(&r),
+            vec![
+                ("Test.Anywhere".to_string(), "part[2]/data.bin".to_string()),
+                ("Test.InMail".to_string(), "part[2]/data.bin".to_string()),
+            ]
+        );
+        assert_eq!(r.verdict(), Verdict::Infected);
+        // Without all_match the scan stops at the first hit.
+        assert_eq!(
+            s.scan_bytes(msg.as_bytes(), ScanOptions::default())
+                .findings
+                .len(),
+            1
+        );
+    }
+
     #[test]
     fn unreadable_file_is_an_error_not_clean() {
         let r = scanner().scan_file(Path::new("/nonexistent/file"), ScanOptions::default());
