@@ -9,6 +9,8 @@ use crate::{ChildMeta, Extractor, Flow};
 
 /// TNEF signature 0x223E9F78, little-endian.
 pub(crate) const SIGNATURE: [u8; 4] = [0x78, 0x9f, 0x3e, 0x22];
+/// Fewer bytes than an attribute header after the last attribute are padding.
+const MAX_TRAILING_PADDING: usize = 8;
 /// At most this many MAPI properties are read from one attribute.
 const MAX_MAPI_PROPS: u32 = 4096;
 /// At most this many values of one multi-valued MAPI property.
@@ -227,7 +229,10 @@ pub(crate) fn extract_tnef(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
         let (Some(&level), Some(id), Some(len)) =
             (data.get(p), le32(data, p + 1), le32(data, p + 5))
         else {
-            problem = Some(format!("attribute header cut short at offset {p}"));
+            // A few trailing bytes (a line end added in transit) are not damage.
+            if data.len() - p > MAX_TRAILING_PADDING {
+                problem = Some(format!("attribute header cut short at offset {p}"));
+            }
             break;
         };
         let start = p + 9;
