@@ -249,3 +249,97 @@ fn mutations_never_panic() {
         }
     }
 }
+
+/// Builds one TNEF attribute.
+fn tnef_attr(level: u8, id: u32, data: &[u8]) -> Vec<u8> {
+    let mut v = vec![level];
+    v.extend_from_slice(&id.to_le_bytes());
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(data);
+    let sum: u32 = data.iter().map(|&b| u32::from(b)).sum();
+    v.extend_from_slice(&(sum as u16).to_le_bytes());
+    v
+}
+
+#[test]
+fn tnef_attachments_names_and_bodies() {
+    let mut t = vec![0x78, 0x9f, 0x3e, 0x22, 0x01, 0x00];
+    t.extend(tnef_attr(1, 0x0002_800c, b"message body text\0"));
+    // attachment 1: title + data + MAPI long file name (unicode)
+    t.extend(tnef_attr(2, 0x0006_9002, &[0; 14]));
+    t.extend(tnef_attr(2, 0x0001_8010, b"LONGFI~1.EXE\0"));
+    t.extend(tnef_attr(2, 0x0006_800f, b"MZ first"));
+    let name: Vec<u8> = "long file name.exe\0"
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
+    let mut props = 1u32.to_le_bytes().to_vec();
+    props.extend_from_slice(&0x001fu16.to_le_bytes());
+    props.extend_from_slice(&0x3707u16.to_le_bytes());
+    props.extend_from_slice(&1u32.to_le_bytes());
+    props.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    props.extend_from_slice(&name);
+    while props.len() % 4 != 0 {
+        props.push(0);
+    }
+    t.extend(tnef_attr(2, 0x0006_9005, &props));
+    // attachment 2: only a title
+    t.extend(tnef_attr(2, 0x0006_9002, &[0; 14]));
+    t.extend(tnef_attr(2, 0x0001_8010, b"second.txt\0"));
+    t.extend(tnef_attr(2, 0x0006_800f, b"second data"));
+    let d = decode(&t);
+    let l = locs(&d);
+    assert!(l.contains(&"long file name.exe".into()), "{l:?}");
+    assert!(l.contains(&"second.txt".into()), "{l:?}");
+    assert!(l.contains(&"body[1]".into()), "{l:?}");
+    assert!(d
+        .findings
+        .iter()
+        .all(|f| !f.name.starts_with("Heuristics.Broken")));
+    // A length running past the end: what is there is handed over, damage reported.
+    let mut bad = t.clone();
+    bad.extend(tnef_attr(2, 0x0006_9002, &[0; 14]));
+    let mut a = tnef_attr(2, 0x0006_800f, b"third");
+    a[5] = 0xff; // length 255
+    a[6] = 0xff;
+    bad.extend(a);
+    let d = decode(&bad);
+    assert!(d
+        .findings
+        .iter()
+        .any(|f| f.name == "Heuristics.Broken.Tnef"));
+}
+
+#[test]
+fn binhex_bad_crc_still_hands_over_data() {
+    let good = std::fs::read("/usr/share/clamav-testfiles/clam.exe.binhex")
+        .expect("clamav-testfiles missing");
+    // Flip one 6-bit character inside the data fork (well after the header).
+    let mut bad = good.clone();
+    let colon = bad.iter().position(|&c| c == b':').unwrap();
+    let i = colon + 200;
+    bad[i] = if bad[i] == b'!' { b'"' } else { b'!' };
+    let d = decode(&bad);
+    assert!(d.objects.iter().any(|o| o.location == "clam.exe"));
+    assert!(
+        d.findings
+            .iter()
+            .any(|f| f.name == "Heuristics.Broken.BinHex"),
+        "{:?}",
+        d.findings
+    );
+}
+
+#[test]
+fn mbox_splits_messages() {
+    let m = b"From a@b Mon\nFrom: a\nSubject: one\n\nbody one\nFrom c@d Tue\nSubject: two\n\nbody two\n";
+    let d = decode(m);
+    let l = locs(&d);
+    assert!(
+        l.contains(&"msg[1]".into()) && l.contains(&"msg[2]".into()),
+        "{l:?}"
+    );
+    assert!(l.contains(&"msg[2]/part[1]".into()), "{l:?}");
+    let one = d.objects.iter().find(|o| o.location == "msg[1]").unwrap();
+    assert!(one.data.starts_with(b"From: a\n") && one.data.ends_with(b"body one\n"));
+}
