@@ -279,7 +279,7 @@ fn tnef_attachments_names_and_bodies() {
     props.extend_from_slice(&1u32.to_le_bytes());
     props.extend_from_slice(&(name.len() as u32).to_le_bytes());
     props.extend_from_slice(&name);
-    while props.len() % 4 != 0 {
+    while !props.len().is_multiple_of(4) {
         props.push(0);
     }
     t.extend(tnef_attr(2, 0x0006_9005, &props));
