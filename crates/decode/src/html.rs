@@ -511,6 +511,7 @@ pub(crate) fn extract(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
                             name,
                             declared_type: Some(media),
                             text: None,
+                            kind: None,
                         },
                         bytes,
                     ));

@@ -162,7 +162,7 @@ impl Decoder {
             links: Vec::new(),
         };
         w.enrich(&mut obj, None);
-        w.process(obj);
+        w.process(obj, None);
         w.summary.stopped |= w.stop;
         w.summary
     }
@@ -271,6 +271,10 @@ pub struct ChildMeta {
     /// Text already decoded by the reader (a MIME text part in its charset), used
     /// for [`ScanObject::text`] instead of guessing.
     pub text: Option<String>,
+    /// Open the member with this reader whatever its magic bytes say (an
+    /// attached `message/rfc822` whose first header is not one the type table
+    /// knows, an mbox message). `None`: by magic bytes.
+    pub kind: Option<Kind>,
 }
 
 impl ChildMeta {
@@ -361,7 +365,7 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn process(&mut self, obj: ScanObject<'_>) {
+    fn process(&mut self, obj: ScanObject<'_>, forced: Option<Kind>) {
         if self.stop {
             return;
         }
@@ -373,7 +377,7 @@ impl Walk<'_, '_> {
         if self.stop || self.opts.raw_only || self.out_of_time(&obj.location) {
             return;
         }
-        if let Some(k) = kind::container_kind(&obj.data, obj.file_type) {
+        if let Some(k) = forced.or_else(|| kind::container_kind(&obj.data, obj.file_type)) {
             self.extract(&obj, k);
         }
     }
@@ -612,7 +616,11 @@ impl Extractor<'_, '_, '_> {
 
     fn emit(&mut self, meta: ChildMeta, data: Cow<'_, [u8]>) -> Flow {
         self.walk.summary.decoded_bytes += data.len() as u64;
-        let ft = kind::true_type(&data);
+        let mut ft = kind::true_type(&data);
+        // A member opened as mail is typed as mail (target 4 signatures apply).
+        if meta.kind == Some(Kind::Mail) && !matches!(ft, FileType::Mail | FileType::Mhtml) {
+            ft = FileType::Mail;
+        }
         let mut obj = ScanObject {
             data,
             file_type: ft,
@@ -626,7 +634,7 @@ impl Extractor<'_, '_, '_> {
         };
         heur::name_checks(self.walk.opts, &obj, &mut |f| self.walk.report(f));
         self.walk.enrich(&mut obj, meta.text);
-        self.walk.process(obj);
+        self.walk.process(obj, meta.kind);
         self.flow()
     }
 
@@ -646,6 +654,24 @@ impl Extractor<'_, '_, '_> {
             None => self.location.to_string(),
         };
         self.walk.report(Finding::heuristic(name, loc, detail));
+        self.flow()
+    }
+
+    /// Whether decoded text is wanted ([`DecodeOptions::text`]): readers may skip
+    /// charset decoding when it is not.
+    pub fn wants_text(&self) -> bool {
+        self.walk.opts.text
+    }
+
+    /// Reports a limit a reader enforces itself (multipart nesting, ...) at the
+    /// container or one member: once per walk, recorded in [`Summary::limits`];
+    /// `MaxFiles`, `MaxScanSize` and `MaxScanTime` end the walk.
+    pub fn limit(&mut self, limit: Limit, segment: Option<&str>, detail: &str) -> Flow {
+        let loc = match segment {
+            Some(s) => join(self.location, s),
+            None => self.location.to_string(),
+        };
+        self.walk.limit(limit, &loc, detail.to_string());
         self.flow()
     }
 

@@ -17,7 +17,14 @@ pub(crate) fn extract_mbox(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
     let first = from_line.unwrap_or(data.len());
     if first > 0 && !data[..first].trim_ascii().is_empty() {
         n += 1;
-        if ex.child(ChildMeta::at(format!("msg[{n}]")), &data[..first]) == Flow::Stop {
+        if ex.child(
+            ChildMeta {
+                kind: Some(crate::Kind::Mail),
+                ..ChildMeta::at(format!("msg[{n}]"))
+            },
+            &data[..first],
+        ) == Flow::Stop
+        {
             return;
         }
     }
@@ -31,7 +38,15 @@ pub(crate) fn extract_mbox(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
         let end = next.unwrap_or(data.len());
         let msg = data.get(body_start..end).unwrap_or_default();
         n += 1;
-        if ex.child(ChildMeta::at(format!("msg[{n}]")), msg) == Flow::Stop || ex.done() {
+        if ex.child(
+            ChildMeta {
+                kind: Some(crate::Kind::Mail),
+                ..ChildMeta::at(format!("msg[{n}]"))
+            },
+            msg,
+        ) == Flow::Stop
+            || ex.done()
+        {
             return;
         }
         from_line = next;

@@ -273,11 +273,10 @@ impl Parser<'_, '_, '_, '_, '_> {
                         "multiparts nested deeper than {} levels; the inner one is scanned as one part",
                         self.nest_limit
                     );
-                    if self.ex.heuristic(
-                        "Heuristics.Limits.Exceeded.MaxRecursion",
-                        Some(&seg),
-                        &detail,
-                    ) == Flow::Stop
+                    if self
+                        .ex
+                        .limit(crate::Limit::MaxRecursion, Some(&seg), &detail)
+                        == Flow::Stop
                     {
                         self.stop = true;
                         return None;
@@ -348,7 +347,7 @@ impl Parser<'_, '_, '_, '_, '_> {
             seg.push('/');
             seg.push_str(n);
         }
-        let text = if declared.starts_with("text/") {
+        let text = if declared.starts_with("text/") && self.ex.wants_text() {
             let cs = fields
                 .content_type
                 .as_deref()
@@ -357,11 +356,13 @@ impl Parser<'_, '_, '_, '_, '_> {
         } else {
             None
         };
+        let is_message = matches!(declared.as_str(), "message/rfc822" | "message/global");
         let meta = ChildMeta {
             segment: seg,
             name,
             declared_type: Some(declared),
             text,
+            kind: is_message.then_some(crate::Kind::Mail),
         };
         self.hand_over(meta, bytes);
     }
