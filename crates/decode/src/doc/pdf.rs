@@ -23,6 +23,9 @@ const MAX_OBJSTMS: usize = 10_000;
 const MAX_TREE_NODES: usize = 10_000;
 /// Links reported per document.
 const MAX_LINKS: usize = 10_000;
+/// Decoded streams kept for reuse, and the largest one kept.
+const MAX_CACHED: usize = 256;
+const MAX_CACHED_LEN: usize = 64 << 10;
 /// Longest string or name (longer ones are cut).
 const MAX_TOKEN: usize = 64 << 20;
 
@@ -943,7 +946,11 @@ fn decode_stream(
             }
         };
     }
-    cache.insert(n, data.clone());
+    // Small results are kept (JavaScript streams are decoded twice); large
+    // ones are not: the cache holds at most MAX_CACHED × MAX_CACHED_LEN bytes.
+    if cache.len() < MAX_CACHED && data.len() <= MAX_CACHED_LEN {
+        cache.insert(n, data.clone());
+    }
     Some(data)
 }
 
