@@ -123,11 +123,12 @@ impl<'a> Parser<'a> {
 
     /// A bare word (keyword or number) at the cursor, without moving.
     fn word_at(&self, pos: usize) -> &'a [u8] {
+        let pos = pos.min(self.d.len());
         let mut e = pos;
         while e < self.d.len() && !is_ws(self.d[e]) && !is_delim(self.d[e]) {
             e += 1;
         }
-        &self.d[pos.min(e)..e]
+        &self.d[pos..e]
     }
 
     /// Parses one value. `None` at end of input or at something that is not a
@@ -997,6 +998,9 @@ fn predict(data: Vec<u8>, parm: &Obj, max: usize) -> Vec<u8> {
         .clamp(1, 1 << 20) as usize;
     let bpp = (colors * bpc).div_ceil(8).max(1);
     let row = (colors * bpc * columns).div_ceil(8);
+    if row == 0 || row > data.len().max(1) {
+        return data; // a row longer than the data: nothing to undo, no big allocation
+    }
     if pred == 2 {
         if bpc != 8 {
             return data;

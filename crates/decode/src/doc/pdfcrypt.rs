@@ -171,10 +171,10 @@ fn key_r2_4(p: &Params) -> Option<Vec<u8>> {
     let n = if p.r == 2 {
         5
     } else {
-        let bits = if p.length_bits == 0 {
-            40
-        } else {
-            p.length_bits
+        let bits = match (p.length_bits, p.v) {
+            (0, 4) => 128,
+            (0, _) => 40,
+            (b, _) => b,
         };
         if !(40..=128).contains(&bits) || bits % 8 != 0 {
             return None;

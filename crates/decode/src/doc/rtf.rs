@@ -53,6 +53,7 @@ fn decode_objdata(d: &[u8], mut pos: usize, max: usize) -> (Vec<u8>, usize) {
     let mut depth = 0usize; // nested groups inside the destination
     let mut skip_depth: Option<usize> = None; // inside an ignorable `{\*` group
     while pos < d.len() && out.len() <= max {
+        // (`max + 1` bytes at most: the extractor sees and reports an overflow.)
         let c = d[pos];
         match c {
             b'{' => {
@@ -99,7 +100,7 @@ fn decode_objdata(d: &[u8], mut pos: usize, max: usize) -> (Vec<u8>, usize) {
                         let len = usize::try_from(param).unwrap_or(usize::MAX);
                         let end = pos.saturating_add(len).min(d.len());
                         if skip_depth.is_none() {
-                            let take = (end - pos).min(max + 1 - out.len());
+                            let take = (end - pos).min(max.saturating_add(1) - out.len());
                             out.extend_from_slice(&d[pos..pos + take]);
                             half = None;
                         }
