@@ -115,15 +115,15 @@ pub(crate) fn ole2(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
         }
     }
     let has = |name: &str| streams.iter().any(|s| s.eq_ignore_ascii_case(name));
-    if has("/EncryptionInfo") && has("/EncryptedPackage") {
-        if ex.encrypted(
+    if has("/EncryptionInfo")
+        && has("/EncryptedPackage")
+        && ex.encrypted(
             "Office",
             None,
             "encrypted Office Open XML document (EncryptionInfo, EncryptedPackage)",
         ) == Flow::Stop
-        {
-            return;
-        }
+    {
+        return;
     }
     for path in &streams {
         if ex.done() {
@@ -138,10 +138,8 @@ pub(crate) fn ole2(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
         if name == "WordDocument" && word_encrypted(&bytes) {
             ex.encrypted("Office", None, "Word document encrypted (FIB fEncrypted)");
         }
-        if name == "Workbook" || name == "Book" {
-            if xls_encrypted(&bytes) {
-                ex.encrypted("Office", None, "Excel workbook encrypted (FILEPASS)");
-            }
+        if (name == "Workbook" || name == "Book") && xls_encrypted(&bytes) {
+            ex.encrypted("Office", None, "Excel workbook encrypted (FILEPASS)");
         }
         if name == "\u{1}Ole10Native" {
             if let Some(pkg) = bytes.get(4..).and_then(parse_package) {
