@@ -1,0 +1,91 @@
+//! Single-stream compressors: gzip, bzip2, xz. Each yields one child.
+use super::{basename, CappedWriter};
+use crate::{ChildMeta, Extractor};
+use std::io::Cursor;
+
+/// Longest gzip `FNAME` taken as a member name; longer ones are cut.
+const MAX_GZIP_NAME: usize = 255;
+
+/// The segment of the one decompressed child: the stored name if any, else
+/// the container's name without its compression suffix, else `decompressed`.
+fn stream_segment(
+    ex: &Extractor<'_, '_, '_>,
+    stored: Option<String>,
+    suffixes: &[(&str, &str)],
+) -> ChildMeta {
+    if let Some(n) = stored.filter(|n| !n.is_empty()) {
+        return ChildMeta::named(n);
+    }
+    if let Some(name) = ex.container_name() {
+        let base = basename(name);
+        let lower = base.to_ascii_lowercase();
+        for (suf, repl) in suffixes {
+            if lower.len() > suf.len() && lower.ends_with(suf) {
+                if let Some(stem) = base.get(..base.len() - suf.len()) {
+                    return ChildMeta::named(format!("{stem}{repl}"));
+                }
+            }
+        }
+    }
+    ChildMeta::at("decompressed")
+}
+
+/// The gzip header's `FNAME` (RFC 1952), basename only, if present.
+fn gzip_fname(d: &[u8]) -> Option<String> {
+    let flags = *d.get(3)?;
+    let mut at = 10usize;
+    if flags & 0x04 != 0 {
+        let xlen = super::le16(d, at)? as usize;
+        at = at.checked_add(2 + xlen)?;
+    }
+    if flags & 0x08 == 0 {
+        return None;
+    }
+    let rest = d.get(at..)?;
+    let end = memchr::memchr(0, rest)?;
+    let raw = &rest[..end.min(MAX_GZIP_NAME)];
+    let s: String = raw.iter().map(|&b| b as char).collect(); // ISO 8859-1
+    Some(basename(&s).to_string())
+}
+
+/// gzip (all members of a multi-member stream): one child, streamed, with
+/// the input length as the packed size. Damage after some output keeps that
+/// output and reports `Heuristics.Broken.Gzip`.
+pub(crate) fn gzip(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
+    let meta = stream_segment(
+        ex,
+        gzip_fname(data),
+        &[(".tgz", ".tar"), (".gz", ""), (".z", "")],
+    );
+    let mut r = flate2::read::MultiGzDecoder::new(data);
+    ex.child_reader(meta, &mut r, Some(data.len() as u64));
+}
+
+/// bzip2 (all concatenated streams): one child, streamed.
+pub(crate) fn bzip2(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
+    let meta = stream_segment(
+        ex,
+        None,
+        &[(".tbz2", ".tar"), (".tbz", ".tar"), (".bz2", "")],
+    );
+    let mut r = ::bzip2::read::MultiBzDecoder::new(data);
+    ex.child_reader(meta, &mut r, Some(data.len() as u64));
+}
+
+/// xz: one child. lzma-rs only writes, so it writes into a [`CappedWriter`]
+/// that stops at the member limit (or the ratio limit); what it kept is then
+/// handed over like a stream, so the same limits are reported.
+pub(crate) fn xz(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
+    let meta = stream_segment(ex, None, &[(".txz", ".tar"), (".xz", "")]);
+    let mut w = CappedWriter::for_member(ex, data.len() as u64);
+    let res = lzma_rs::xz_decompress(&mut Cursor::new(data), &mut w);
+    let full = w.full;
+    let seg = meta.segment.clone();
+    let mut cur = Cursor::new(w.buf);
+    ex.child_reader(meta, &mut cur, Some(data.len() as u64));
+    if let Err(e) = res {
+        if !full && !ex.done() {
+            ex.broken("Xz", &format!("{seg}: {e:?}"));
+        }
+    }
+}
