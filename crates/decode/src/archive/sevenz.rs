@@ -382,6 +382,20 @@ pub(crate) fn sevenz(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
             return;
         }
     }
+    // lzma-rust2 0.2 can panic on crafted LZMA data (an unchecked match
+    // distance in `LZDecoder::get_byte`, found by our garbling test). We
+    // cannot validate the compressed stream before decoding, so a panic in
+    // the crate is caught here and reported as a broken archive, never hidden.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(data, ex)));
+    if caught.is_err() && !ex.done() {
+        ex.broken(
+            "7z",
+            "the 7z decoder (sevenz-rust2/lzma-rust2) panicked on this input; the rest is not decoded",
+        );
+    }
+}
+
+fn decode(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
     let mut reader =
         match sevenz_rust2::SevenZReader::new(Cursor::new(data), sevenz_rust2::Password::empty()) {
             Ok(r) => r,
