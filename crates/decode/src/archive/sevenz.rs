@@ -86,6 +86,7 @@ struct Streams {
     unpack: Vec<u64>,
     pack_pos: u64,
     pack_sizes: Vec<u64>,
+    folders: u64,
 }
 
 fn streams_info(h: &mut H<'_>, s: &mut Streams) -> Result<(), String> {
@@ -116,6 +117,7 @@ fn streams_info(h: &mut H<'_>, s: &mut Streams) -> Result<(), String> {
                     return Err("bad unpack info".into());
                 }
                 let folders = h.count("folders")?;
+                s.folders = folders;
                 if h.byte()? != 0 {
                     return Err("external folders not supported".into());
                 }
@@ -182,30 +184,16 @@ fn streams_info(h: &mut H<'_>, s: &mut Streams) -> Result<(), String> {
                 }
             }
             0x08 => {
-                // Sub-streams: counts per folder, then sizes and CRCs; only
-                // the counts can make the crate allocate.
-                let mut total = 0u64;
-                loop {
-                    match h.byte()? {
-                        0x0d => {
-                            // one count per folder (the number of folders is known
-                            // from unpack info; a bad count fails below)
-                            for _ in 0..s.unpack.len().max(1) {
-                                total = total.saturating_add(h.count("sub-streams")?);
-                                if h.d
-                                    .get(h.i)
-                                    .is_some_and(|&b| b == 0x09 || b == 0x0a || b == 0x00)
-                                {
-                                    break;
-                                }
-                            }
-                        }
-                        _ => break,
+                // Sub-streams: one count per folder first; only the counts
+                // can make the crate allocate, so the sizes are not parsed.
+                if h.byte()? == 0x0d {
+                    let mut total = 0u64;
+                    for _ in 0..s.folders {
+                        total = total.saturating_add(h.count("sub-streams")?);
                     }
                     if total > MAX_COUNT {
                         return Err(format!("header declares {total} sub-streams"));
                     }
-                    break;
                 }
                 return Ok(());
             }
@@ -344,10 +332,9 @@ fn precheck(data: &[u8]) -> Result<Pre, (bool, String)> {
                 };
                 if lzma_rs::lzma_decompress_with_options(&mut br, &mut out, &opts).is_ok()
                     && out.first() == Some(&0x01)
+                    && check_header(&out).map_err(|e| (false, e))?
                 {
-                    if check_header(&out).map_err(|e| (false, e))? {
-                        return Ok(Pre::Encrypted("members encrypted (AES)"));
-                    }
+                    return Ok(Pre::Encrypted("members encrypted (AES)"));
                 }
             }
         }

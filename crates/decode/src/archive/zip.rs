@@ -16,7 +16,6 @@ use std::io::{Cursor, Read};
 const LOCAL_SIG: &[u8] = b"PK\x03\x04";
 const CENTRAL_SIG: &[u8] = b"PK\x01\x02";
 const EOCD_SIG: &[u8] = b"PK\x05\x06";
-const ZIP64_LOCATOR_SIG: &[u8] = b"PK\x07\x08\x06"; // unused marker guard
 const ZIP64_EOCD_SIG: &[u8] = b"PK\x06\x06";
 /// The end-of-central-directory record is at most this far from the end
 /// (22 bytes + a 65,535-byte comment).
@@ -40,8 +39,14 @@ struct Entry {
 }
 
 pub(crate) fn zip(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
-    let _ = ZIP64_LOCATOR_SIG;
-    match central(data) {
+    let dir = central(data).and_then(|e| {
+        if e.is_empty() && memmem::find(data, LOCAL_SIG).is_some() {
+            Err("central directory lists no members, but local headers exist".to_string())
+        } else {
+            Ok(e)
+        }
+    });
+    match dir {
         Ok(entries) => {
             if let Some(detail) = overlapping(data, &entries) {
                 ex.heuristic("Heuristics.Zip.OverlappingFiles", None, &detail);
@@ -189,10 +194,10 @@ fn zip64_extra(extra: &[u8], e: &mut Entry, central: bool) {
                 next(&mut e.local, l);
             }
         } else if id == 0x9901 {
-            // AES: the real method follows the vendor fields.
-            if let Some(m) = le16(body, 5) {
+            // AES (WinZip): always reported as encrypted, whatever the
+            // method field says.
+            if body.len() >= 7 {
                 e.method = 99;
-                let _ = m;
             }
         }
         i += 4 + len as usize;
