@@ -141,3 +141,87 @@ fn garbled_archives_do_not_panic() {
         }
     }
 }
+
+fn walk_as(kind: crate::Kind, data: &[u8]) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
+    struct All(Vec<(String, Vec<u8>)>, Vec<String>);
+    impl Visitor for All {
+        fn object(&mut self, o: &ScanObject<'_>) -> Flow {
+            self.0.push((o.location.clone(), o.data.to_vec()));
+            Flow::Continue
+        }
+        fn finding(&mut self, f: Finding) -> Flow {
+            self.1
+                .push(format!("{} at {}: {}", f.name, f.location, f.detail));
+            Flow::Continue
+        }
+    }
+    let mut a = All(Vec::new(), Vec::new());
+    Decoder::default().walk_as(kind, data, &mut a);
+    (a.0, a.1)
+}
+
+fn corpus(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/corpus/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// A self-extractor: the zip after a stub; offsets in the directory are
+/// relative to the zip's own start.
+#[test]
+fn zip_with_prepended_stub() {
+    let zip = corpus("archives/arc-methods.zip");
+    let mut sfx = b"MZ".to_vec();
+    sfx.resize(4096, 0x90);
+    sfx.extend_from_slice(&zip);
+    let (objs, findings) = walk_as(crate::Kind::Zip, &sfx);
+    assert!(findings.is_empty(), "{findings:?}");
+    assert!(objs
+        .iter()
+        .any(|(l, d)| l == "lz/l.txt" && d.starts_with(b"Hello")));
+    assert_eq!(objs.len(), 5);
+}
+
+/// The 7z refusal names its reason, and the crate never saw the archive.
+#[test]
+fn sevenz_huge_dictionary_refused_with_reason() {
+    let (objs, findings) = walk_as(crate::Kind::SevenZ, &corpus("archives/arc-huge-dict.7z"));
+    assert_eq!(objs.len(), 1);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("Unscannable.7z") && f.contains("dictionary")),
+        "{findings:?}"
+    );
+}
+
+/// Implode: the trees and both window sizes decode (clam.impl.zip covers
+/// one); a truncated stream is damage, not a panic.
+#[test]
+fn explode_truncated_is_an_error() {
+    let mut out = Vec::new();
+    assert!(super::explode::explode(&[0x02, 0x11], 0x04, 100, &mut out).is_err());
+    assert!(super::explode::explode(&[], 0, 100, &mut out).is_err());
+}
+
+/// szdd of a few literals and one back-reference into the initial spaces;
+/// a back-reference to offset 0xff0 repeats what was written first.
+#[test]
+fn szdd_literals_and_window() {
+    let mut r = b"SZDD\x88\xf0\x27\x33A_\x08\x00\x00\x00".to_vec();
+    r.push(0b0001_1111);
+    r.extend_from_slice(b"hello");
+    r.extend_from_slice(&[0xf0, 0xf0]);
+    let (objs, _) = walk_as(crate::Kind::Szdd, &r);
+    assert_eq!(objs[1].1, b"hellohel");
+    let mut d = b"SZDD\x88\xf0\x27\x33A_\x08\x00\x00\x00".to_vec();
+    // control: 5 literals, then a pair (bit 5 = 0): offset 0 (still a space), length 3
+    d.push(0b0001_1111);
+    d.extend_from_slice(b"hello");
+    d.extend_from_slice(&[0x00, 0x00]);
+    let (objs, findings) = walk_as(crate::Kind::Szdd, &d);
+    assert!(findings.is_empty(), "{findings:?}");
+    assert_eq!(objs[1].1, b"hello   ");
+}
