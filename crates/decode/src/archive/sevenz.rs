@@ -435,11 +435,12 @@ fn decode(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
         }
         let name = entry.name().to_string();
         let mut c = super::Counting { inner: r, n: 0 };
-        let packed = entry.compressed_size.max(1);
+        // The crate knows packed sizes per solid block, not per member: the
+        // ratio is judged against the whole archive (still stops a bomb).
         let flow = ex.child_reader(
             ChildMeta::named(name.clone()),
             &mut c,
-            Some(packed.max(data.len() as u64 / 4)),
+            Some(data.len() as u64),
         );
         if flow == crate::Flow::Stop {
             return Ok(false);

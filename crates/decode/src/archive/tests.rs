@@ -116,7 +116,12 @@ fn garbled_archives_do_not_panic() {
         for cut in (0..data.len()).step_by(step) {
             variants.push(data[..cut].to_vec());
         }
-        for _ in 0..24 {
+        // MXGUARD_GARBLE_ROUNDS=2000 for a longer run.
+        let rounds: usize = std::env::var("MXGUARD_GARBLE_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(24);
+        for _ in 0..rounds {
             let mut v = data.clone();
             for _ in 0..4 {
                 seed ^= seed << 13;
