@@ -40,7 +40,12 @@ pub(crate) fn tar(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
             path
         };
         let start = entry.raw_file_position();
-        let size = entry.size();
+        // A GNU sparse member stores fewer bytes than its expanded size.
+        let size = if et.is_gnu_sparse() {
+            entry.header().entry_size().unwrap_or(0)
+        } else {
+            entry.size()
+        };
         let end = start.saturating_add(size);
         let len = data.len() as u64;
         let (s, e) = (start.min(len) as usize, end.min(len) as usize);
