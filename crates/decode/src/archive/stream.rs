@@ -1,7 +1,72 @@
 //! Single-stream compressors: gzip, bzip2, xz. Each yields one child.
 use super::{basename, CappedWriter};
 use crate::{ChildMeta, Extractor};
-use std::io::Cursor;
+use std::io::{self, Cursor, Read};
+
+/// One member decoder over a slice that gives back what it did not use.
+trait Member<'a>: Read {
+    fn open(d: &'a [u8]) -> Self;
+    fn rest(self) -> &'a [u8];
+}
+
+impl<'a> Member<'a> for flate2::bufread::GzDecoder<&'a [u8]> {
+    fn open(d: &'a [u8]) -> Self {
+        flate2::bufread::GzDecoder::new(d)
+    }
+    fn rest(self) -> &'a [u8] {
+        self.into_inner()
+    }
+}
+
+impl<'a> Member<'a> for ::bzip2::bufread::BzDecoder<&'a [u8]> {
+    fn open(d: &'a [u8]) -> Self {
+        ::bzip2::bufread::BzDecoder::new(d)
+    }
+    fn rest(self) -> &'a [u8] {
+        self.into_inner()
+    }
+}
+
+/// Concatenated members (`cat a.gz b.gz`), read as one stream. After the
+/// last member, bytes that do not start another member (zero padding to a
+/// tape block, trailing junk) end the stream without an error, as `gzip -d`
+/// and ClamAV treat them; the container itself is scanned raw anyway.
+struct Members<'a, D> {
+    cur: Option<D>,
+    magic: &'static [u8],
+    _d: std::marker::PhantomData<&'a [u8]>,
+}
+
+impl<'a, D: Member<'a>> Members<'a, D> {
+    fn new(data: &'a [u8], magic: &'static [u8]) -> Self {
+        Members {
+            cur: Some(D::open(data)),
+            magic,
+            _d: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<'a, D: Member<'a>> Read for Members<'a, D> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(d) = self.cur.as_mut() else {
+                return Ok(0);
+            };
+            let n = d.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let rest = match self.cur.take() {
+                Some(d) => d.rest(),
+                None => return Ok(0),
+            };
+            if rest.starts_with(self.magic) {
+                self.cur = Some(D::open(rest));
+            }
+        }
+    }
+}
 
 /// Longest gzip `FNAME` taken as a member name; longer ones are cut.
 const MAX_GZIP_NAME: usize = 255;
@@ -57,7 +122,7 @@ pub(crate) fn gzip(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
         gzip_fname(data),
         &[(".tgz", ".tar"), (".gz", ""), (".z", "")],
     );
-    let mut r = flate2::read::MultiGzDecoder::new(data);
+    let mut r = Members::<flate2::bufread::GzDecoder<&[u8]>>::new(data, b"\x1f\x8b");
     ex.child_reader(meta, &mut r, Some(data.len() as u64));
 }
 
@@ -68,7 +133,7 @@ pub(crate) fn bzip2(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
         None,
         &[(".tbz2", ".tar"), (".tbz", ".tar"), (".bz2", "")],
     );
-    let mut r = ::bzip2::read::MultiBzDecoder::new(data);
+    let mut r = Members::<::bzip2::bufread::BzDecoder<&[u8]>>::new(data, b"BZh");
     ex.child_reader(meta, &mut r, Some(data.len() as u64));
 }
 

@@ -230,3 +230,53 @@ fn szdd_literals_and_window() {
     assert!(findings.is_empty(), "{findings:?}");
     assert_eq!(objs[1].1, b"hello   ");
 }
+
+/// Zero padding after a gzip or bzip2 stream (tape blocks) is not damage.
+#[test]
+fn trailing_zeros_are_not_damage() {
+    let mut gz = Vec::new();
+    {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(&mut gz, flate2::Compression::default());
+        e.write_all(b"hello world\n").unwrap();
+        e.finish().unwrap();
+    }
+    gz.extend_from_slice(&[0u8; 512]);
+    let (objs, findings) = walk_as(crate::Kind::Gzip, &gz);
+    assert!(findings.is_empty(), "{findings:?}");
+    assert_eq!(objs[1].1, b"hello world\n");
+}
+
+#[test]
+fn concatenated_members_and_padding() {
+    use std::io::Write;
+    let gz = |s: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(s).unwrap();
+        e.finish().unwrap()
+    };
+    let mut d = gz(b"one ");
+    d.extend(gz(b"two"));
+    d.extend_from_slice(&[0u8; 100]);
+    let (objs, findings) = walk_as(crate::Kind::Gzip, &d);
+    assert!(findings.is_empty(), "{findings:?}");
+    assert_eq!(objs[1].1, b"one two");
+    let bz = |s: &[u8]| {
+        let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+        e.write_all(s).unwrap();
+        e.finish().unwrap()
+    };
+    let mut d = bz(b"one ");
+    d.extend(bz(b"two"));
+    d.extend_from_slice(&[0u8; 100]);
+    let (objs, findings) = walk_as(crate::Kind::Bzip2, &d);
+    assert!(findings.is_empty(), "{findings:?}");
+    assert_eq!(objs[1].1, b"one two");
+    // A truncated stream is damage.
+    let g = gz(b"hello hello hello");
+    let (_, findings) = walk_as(crate::Kind::Gzip, &g[..g.len() - 6]);
+    assert!(
+        findings.iter().any(|f| f.contains("Broken.Gzip")),
+        "{findings:?}"
+    );
+}
