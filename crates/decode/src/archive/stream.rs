@@ -137,20 +137,74 @@ pub(crate) fn bzip2(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
     ex.child_reader(meta, &mut r, Some(data.len() as u64));
 }
 
-/// xz: one child. lzma-rs only writes, so it writes into a [`CappedWriter`]
-/// that stops at the member limit (or the ratio limit); what it kept is then
-/// handed over like a stream, so the same limits are reported.
+/// Most xz streams in one file (`cat a.xz b.xz`); later ones are not decoded
+/// and reported unscannable.
+const MAX_XZ_STREAMS: usize = 64;
+const XZ_MAGIC: &[u8] = b"\xfd7zXZ\x00";
+/// Failed decodes (a stream magic inside compressed data) before giving up:
+/// each one may decode up to the member limit again.
+const MAX_XZ_RETRIES: usize = 4;
+
+/// xz: one child (all concatenated streams). lzma-rs only writes, so it
+/// writes into a [`CappedWriter`] that stops at the member limit (or the ratio
+/// limit); what it kept is then handed over like a stream, so the same limits
+/// are reported. lzma-rs decodes one stream and rejects anything after it, so
+/// the input is split at stream magics first (a split that does not decode
+/// is joined with the next part) and trailing zero padding is dropped.
 pub(crate) fn xz(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
     let meta = stream_segment(ex, None, &[(".txz", ".tar"), (".xz", "")]);
+    let end = data.len() - data.iter().rev().take_while(|&&b| b == 0).count();
+    let data_nz = &data[..end];
     let mut w = CappedWriter::for_member(ex, data.len() as u64);
-    let res = lzma_rs::xz_decompress(&mut Cursor::new(data), &mut w);
+    let mut starts: Vec<usize> = memchr::memmem::find_iter(data_nz, XZ_MAGIC)
+        .filter(|&p| p > 0)
+        .take(MAX_XZ_STREAMS * 4)
+        .collect();
+    starts.push(end);
+    let mut from = 0usize;
+    let mut err: Option<String> = None;
+    let mut streams = 0usize;
+    let mut retries = 0usize;
+    for &to in &starts {
+        if to <= from {
+            continue;
+        }
+        let part = &data_nz[from..to];
+        let part = &part[..part.len() - part.iter().rev().take_while(|&&b| b == 0).count()];
+        let before = w.buf.len();
+        match lzma_rs::xz_decompress(&mut Cursor::new(part), &mut w) {
+            Ok(()) => {
+                err = None;
+                from = to;
+                streams += 1;
+                if streams >= MAX_XZ_STREAMS && to < end {
+                    err = Some(format!(
+                        "more than {MAX_XZ_STREAMS} streams; the rest not decoded"
+                    ));
+                    break;
+                }
+            }
+            Err(e) => {
+                if w.full {
+                    break;
+                }
+                // A magic inside compressed data: try again up to the next one.
+                w.buf.truncate(before);
+                err = Some(format!("{e:?}"));
+                retries += 1;
+                if retries > MAX_XZ_RETRIES {
+                    break;
+                }
+            }
+        }
+    }
     let full = w.full;
     let seg = meta.segment.clone();
     let mut cur = Cursor::new(w.buf);
     ex.child_reader(meta, &mut cur, Some(data.len() as u64));
-    if let Err(e) = res {
+    if let Some(e) = err {
         if !full && !ex.done() {
-            ex.broken("Xz", &format!("{seg}: {e:?}"));
+            ex.broken("Xz", &format!("{seg}: {e}"));
         }
     }
 }

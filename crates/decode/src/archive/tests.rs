@@ -280,3 +280,28 @@ fn concatenated_members_and_padding() {
         "{findings:?}"
     );
 }
+
+#[test]
+fn xz_stream_and_truncation() {
+    let (objs, findings) = walk_as(crate::Kind::Xz, &corpus("archives/arc-doc.txt.xz"));
+    assert!(findings.is_empty(), "{findings:?}");
+    assert!(objs[1].1.starts_with(b"Hello"));
+    let d = corpus("archives/arc-doc.txt.xz");
+    let (_, findings) = walk_as(crate::Kind::Xz, &d[..d.len() - 20]);
+    assert!(
+        findings.iter().any(|f| f.contains("Broken.Xz")),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn xz_concatenated_and_padded() {
+    let one = corpus("archives/arc-doc.txt.xz");
+    let mut d = one.clone();
+    d.extend_from_slice(&[0u8; 8]);
+    d.extend_from_slice(&one);
+    d.extend_from_slice(&[0u8; 4]);
+    let (objs, findings) = walk_as(crate::Kind::Xz, &d);
+    assert!(findings.is_empty(), "{findings:?}");
+    assert_eq!(objs[1].1.len(), 2 * 1120);
+}
