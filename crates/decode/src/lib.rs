@@ -34,6 +34,8 @@ pub mod kind;
 pub mod text;
 
 mod archive;
+mod bytes;
+mod codec;
 mod doc;
 mod mail;
 

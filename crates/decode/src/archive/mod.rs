@@ -10,6 +10,7 @@
 //! [`Extractor::child_reader`] (or borrowed from the input when stored); a
 //! decoder that only writes (lzma-rs) writes into a [`CappedWriter`] that stops
 //! at [`Extractor::room`] bytes.
+pub(crate) use crate::bytes::{le16, le32, le64};
 use crate::Extractor;
 use std::io::{self, Read, Write};
 
@@ -33,24 +34,6 @@ pub(crate) use zip::zip;
 /// The last path segment of a declared name (`dir/a.tar.gz` → `a.tar.gz`).
 fn basename(name: &str) -> &str {
     name.rsplit(['/', '\\']).next().unwrap_or(name)
-}
-
-/// Little-endian readers over untrusted bytes: `None` when out of range.
-fn le16(d: &[u8], at: usize) -> Option<u16> {
-    let b = d.get(at..at.checked_add(2)?)?;
-    Some(u16::from_le_bytes([b[0], b[1]]))
-}
-
-fn le32(d: &[u8], at: usize) -> Option<u32> {
-    let b = d.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-fn le64(d: &[u8], at: usize) -> Option<u64> {
-    let b = d.get(at..at.checked_add(8)?)?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(b);
-    Some(u64::from_le_bytes(a))
 }
 
 /// A writer that keeps at most `cap` bytes and then fails (so a write-only

@@ -368,24 +368,10 @@ impl<'a> Parser<'a> {
 
     /// A hex string after its `<`.
     fn hex(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut half: Option<u8> = None;
-        while let Some(&c) = self.d.get(self.pos) {
-            self.pos += 1;
-            if c == b'>' {
-                break;
-            }
-            if let Some(v) = hexval(c) {
-                match half.take() {
-                    Some(h) => out.push(h << 4 | v),
-                    None => half = Some(v),
-                }
-            }
-        }
-        if let Some(h) = half {
-            out.push(h << 4);
-        }
-        out
+        let rest = self.d.get(self.pos..).unwrap_or_default();
+        let end = memchr::memchr(b'>', rest).map_or(rest.len(), |e| e + 1);
+        self.pos += end;
+        ascii_hex(&rest[..end])
     }
 }
 

@@ -266,7 +266,10 @@ fn original_case(code: &str, name: &str) -> String {
 /// The line without its `'` or `Rem` comment (quotes respected).
 fn strip_comment(line: &str) -> &str {
     let t = line.trim_start();
-    if t.as_bytes().get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"rem ")) {
+    if t.as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"rem "))
+    {
         return "";
     }
     let mut in_str = false;

@@ -1,6 +1,7 @@
 //! BinHex 4.0: 6-bit text between `:` marks, 0x90 run-length encoding, a
 //! header (name, fork lengths, CRC), the data fork and the resource fork, each
 //! followed by a CRC-16/XMODEM.
+use crate::bytes::{be16, be32};
 
 use crate::{ChildMeta, Extractor};
 
@@ -87,17 +88,6 @@ pub(crate) fn unrle(data: &[u8], cap: usize) -> (Vec<u8>, bool) {
     (out, false)
 }
 
-/// Reads a big-endian u32 at `at`.
-fn be32(d: &[u8], at: usize) -> Option<u32> {
-    let b = d.get(at..at.checked_add(4)?)?;
-    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-fn be16(d: &[u8], at: usize) -> Option<u16> {
-    let b = d.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes([b[0], b[1]]))
-}
-
 /// Hands over the data fork (named by the header) and, if not empty, the
 /// resource fork (`<name>/resource`). Bad CRCs or a short file are reported
 /// as `Heuristics.Broken.BinHex`, after what could be read was handed over.
@@ -139,7 +129,7 @@ pub(crate) fn extract_binhex(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
     };
     let nlen = usize::from(nlen);
     let name_bytes = bytes.get(1..1 + nlen).unwrap_or_default();
-    let name = super::codec::decode_charset(name_bytes, Some("macintosh"));
+    let name = crate::codec::decode_charset(name_bytes, Some("macintosh"));
     // name, version(1), type(4), creator(4), flags(2)
     let hdr_end = 1 + nlen + 1 + 4 + 4 + 2;
     let (Some(dlen), Some(rlen), Some(hcrc)) = (

@@ -3,7 +3,7 @@
 //! rather than mail-parser's, which drops parameters folded onto a new line.
 //! Every function here is linear in its input and never panics.
 
-use super::codec::{base64_lenient, decode_charset, decode_unknown, quoted_printable};
+use crate::codec::{base64_lenient, decode_charset, decode_unknown, quoted_printable};
 use std::collections::BTreeMap;
 
 /// At most this many RFC 2231 sections (`name*0`, `name*1`, ...) are joined.

@@ -8,9 +8,9 @@
 //! only 3 levels deep, flattens unencoded ones into the parent, and mis-splits
 //! some malformed input. Its charset tables are used for text parts.
 
-use super::codec::{base64_lenient, decode_charset, quoted_printable, Lines};
 use super::header::{self, FieldCollector, Fields};
 use super::uu;
+use crate::codec::{base64_lenient, decode_charset, quoted_printable, Lines};
 use crate::{ChildMeta, Extractor, Flow};
 use std::borrow::Cow;
 use std::collections::HashMap;

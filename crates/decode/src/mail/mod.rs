@@ -10,7 +10,7 @@
 use crate::Extractor;
 
 mod binhex;
-mod codec;
+
 mod header;
 mod mbox;
 mod mime;

@@ -4,6 +4,7 @@
 //! `attAttachTitle`, `attAttachTransportFilename`, or the MAPI property
 //! `PR_ATTACH_LONG_FILENAME` in `attAttachment`. Message bodies come from
 //! `attBody` and the MAPI properties `PR_BODY`, `PR_BODY_HTML`, `PR_RTF_COMPRESSED`.
+use crate::bytes::{le16, le32};
 
 use crate::{ChildMeta, Extractor, Flow};
 
@@ -33,16 +34,6 @@ const PR_ATTACH_DATA_BIN: u16 = 0x3701;
 const PR_ATTACH_FILENAME: u16 = 0x3704;
 const PR_ATTACH_LONG_FILENAME: u16 = 0x3707;
 
-fn le16(d: &[u8], at: usize) -> Option<u16> {
-    let b = d.get(at..at.checked_add(2)?)?;
-    Some(u16::from_le_bytes([b[0], b[1]]))
-}
-
-fn le32(d: &[u8], at: usize) -> Option<u32> {
-    let b = d.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
 /// A string attribute or property: NUL-terminated 8-bit (or UTF-16LE when `wide`).
 fn string(d: &[u8], wide: bool) -> String {
     if wide {
@@ -54,7 +45,7 @@ fn string(d: &[u8], wide: bool) -> String {
         String::from_utf16_lossy(&units)
     } else {
         let end = memchr::memchr(0, d).unwrap_or(d.len());
-        super::codec::decode_unknown(&d[..end]).trim().to_string()
+        crate::codec::decode_unknown(&d[..end]).trim().to_string()
     }
 }
 

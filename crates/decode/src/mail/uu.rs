@@ -1,6 +1,6 @@
 //! uuencode: `begin <mode> <name>` ... `end` blocks in any text.
 
-use super::codec::{uu_line, Lines};
+use crate::codec::{uu_line, Lines};
 use crate::{ChildMeta, Extractor, Flow};
 
 /// A decoded block.
@@ -20,7 +20,7 @@ fn parse_begin(line: &[u8]) -> Option<String> {
         return None;
     }
     let name = rest.get(digits + 1..).unwrap_or_default().trim_ascii();
-    Some(super::codec::decode_unknown(name))
+    Some(crate::codec::decode_unknown(name))
 }
 
 /// Decodes uu lines from `from` until `end`, a zero-length line, or a line

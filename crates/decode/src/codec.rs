@@ -1,4 +1,4 @@
-//! Lenient transfer decoders shared by the mail readers: base64,
+//! Lenient transfer decoders shared by the readers (mail, HTML): base64,
 //! quoted-printable, uuencode lines, charsets. All are single-pass, never
 //! panic, and produce at most as many bytes as they read.
 
