@@ -73,8 +73,39 @@ pub fn container_kind(data: &[u8], ft: FileType) -> Option<Kind> {
             return text_kind(data);
         }
         FileType::Text => return text_kind(data),
+        // A self-extracting zip: an executable stub with a zip appended, whose
+        // end-of-central-directory record sits in the last 64 KiB (the zip
+        // reader accounts for the prepended stub).
+        FileType::Pe | FileType::Elf | FileType::MachO if has_zip_tail(data) => Kind::Zip,
         _ => return None,
     })
+}
+
+/// The end-of-central-directory record can be this far from the end (22 bytes
+/// plus a comment of up to 65,535).
+const EOCD_SEARCH: usize = 22 + 65_535;
+
+/// True when the last [`EOCD_SEARCH`] bytes hold a consistent end-of-central-
+/// directory record: its comment fits in the file, and the central directory
+/// it describes ends right before it and starts with a central header. Stray
+/// `PK\x05\x06` bytes in an executable do not qualify.
+fn has_zip_tail(data: &[u8]) -> bool {
+    use crate::bytes::{le16, le32};
+    let start = data.len().saturating_sub(EOCD_SEARCH);
+    let Some(rel) = memchr::memmem::rfind(&data[start..], b"PK\x05\x06") else {
+        return false;
+    };
+    let pos = start + rel;
+    let (Some(entries), Some(cd_size), Some(comment)) =
+        (le16(data, pos + 10), le32(data, pos + 12), le16(data, pos + 20))
+    else {
+        return false;
+    };
+    let comment_ok = pos + 22 + comment as usize <= data.len();
+    let cd_start = pos.checked_sub(cd_size as usize);
+    comment_ok
+        && entries > 0
+        && cd_start.is_some_and(|c| data.get(c..c + 4) == Some(b"PK\x01\x02"))
 }
 
 fn is_cpio(data: &[u8]) -> bool {

@@ -68,7 +68,8 @@ pub struct ScanObject<'a> {
     /// Decoded text (UTF-8, normalised for content rules) when
     /// [`DecodeOptions::text`] is on and the object is text or HTML.
     pub text: Option<String>,
-    /// Links found in text and HTML objects (always for HTML: the phishing heuristic uses them).
+    /// Links found in text and HTML objects when [`DecodeOptions::text`] is on,
+    /// and links readers report (PDF `/URI` actions) always.
     pub links: Vec<Link>,
 }
 
@@ -348,13 +349,14 @@ impl Walk<'_, '_> {
     /// Fills type-dependent fields (text, links) of a fresh object.
     fn enrich(&mut self, obj: &mut ScanObject<'_>, pre_text: Option<String>) {
         match obj.file_type {
-            FileType::Html | FileType::HtmlUtf16 => {
-                let doc = html::analyse(&obj.data);
+            FileType::Html | FileType::HtmlUtf16 if self.opts.text => {
+                // A reader's decoded text (a MIME part in its charset) beats guessing.
+                let doc = match pre_text {
+                    Some(t) => html::analyse(t.as_bytes()),
+                    None => html::analyse(&obj.data),
+                };
                 obj.links = doc.links;
-                if self.opts.text {
-                    obj.text =
-                        Some(pre_text.map_or(doc.text, |t| html::analyse(t.as_bytes()).text));
-                }
+                obj.text = Some(doc.text);
             }
             FileType::Text => {
                 if self.opts.text {
