@@ -433,12 +433,14 @@ fn smuggling(js: &str) -> Option<String> {
 
 /// Does the visible text present itself as a link to a host? Returns that host.
 fn displayed_host(t: &str) -> Option<String> {
-    let t = t.trim().trim_end_matches('/');
+    let t = t
+        .trim()
+        .trim_end_matches(['/', '.', ',', ';', ':', '!', '?']);
     if t.contains(char::is_whitespace) || !t.contains('.') {
         return None;
     }
     let looks_like_url = t.contains("://") || t.to_ascii_lowercase().starts_with("www.");
-    let host = host_of(t)?;
+    let host = host_of(t).filter(|h| h.contains('.'))?;
     // A bare "example.com" also counts when it ends in a letter-only label.
     let tld_ok = host
         .rsplit('.')

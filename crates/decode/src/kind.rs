@@ -96,16 +96,16 @@ fn has_zip_tail(data: &[u8]) -> bool {
         return false;
     };
     let pos = start + rel;
-    let (Some(entries), Some(cd_size), Some(comment)) =
-        (le16(data, pos + 10), le32(data, pos + 12), le16(data, pos + 20))
-    else {
+    let (Some(entries), Some(cd_size), Some(comment)) = (
+        le16(data, pos + 10),
+        le32(data, pos + 12),
+        le16(data, pos + 20),
+    ) else {
         return false;
     };
     let comment_ok = pos + 22 + comment as usize <= data.len();
     let cd_start = pos.checked_sub(cd_size as usize);
-    comment_ok
-        && entries > 0
-        && cd_start.is_some_and(|c| data.get(c..c + 4) == Some(b"PK\x01\x02"))
+    comment_ok && entries > 0 && cd_start.is_some_and(|c| data.get(c..c + 4) == Some(b"PK\x01\x02"))
 }
 
 fn is_cpio(data: &[u8]) -> bool {

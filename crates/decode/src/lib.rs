@@ -390,6 +390,7 @@ impl Walk<'_, '_> {
     fn extract(&mut self, obj: &ScanObject<'_>, k: Kind) {
         let mut ex = Extractor {
             walk: self,
+            data: &obj.data,
             location: &obj.location,
             name: obj.name.as_deref(),
             file_type: obj.file_type,
@@ -423,6 +424,8 @@ impl Walk<'_, '_> {
 /// enforces the [`DecodeBudget`].
 pub struct Extractor<'w, 'o, 'v> {
     walk: &'w mut Walk<'o, 'v>,
+    /// The container's bytes (a member equal to them is not walked again).
+    data: &'w [u8],
     location: &'w str,
     name: Option<&'w str>,
     file_type: FileType,
@@ -619,6 +622,12 @@ impl Extractor<'_, '_, '_> {
     }
 
     fn emit(&mut self, meta: ChildMeta, data: Cow<'_, [u8]>) -> Flow {
+        // A member that is its container again (a text part that looks like a
+        // message but has no headers, a zip quine) was scanned already; opening
+        // it again would only loop until the depth limit.
+        if data.trim_ascii() == self.data.trim_ascii() {
+            return self.flow();
+        }
         self.walk.summary.decoded_bytes += data.len() as u64;
         let mut ft = kind::true_type(&data);
         // A member opened as mail is typed as mail (target 4 signatures apply).
