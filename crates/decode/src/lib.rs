@@ -23,9 +23,19 @@
 //! for each member it calls [`Extractor::child`], [`Extractor::child_owned`] or
 //! [`Extractor::child_reader`], and the extractor enforces the budget and
 //! recurses. Heuristics that look at one member's name and type
-//! ([`heur::name_checks`]) run in the extractor, so every reader gets them;
+//! (`heur::name_checks`) run in the extractor, so every reader gets them;
 //! format-specific ones (encrypted entries, macros, PDF actions) are reported
 //! by the reader through [`Extractor::heuristic`].
+//!
+//! A reader may force the reader of a member ([`ChildMeta::kind`]: an attached
+//! `message/rfc822` is mail whatever its first header). A member whose bytes are
+//! its container's again (a text body that the type table calls MHTML but that
+//! has no headers; a zip quine) is not walked a second time, so such input
+//! cannot loop down to the depth limit. Executables are opened as zips only
+//! when a consistent end-of-central-directory record closes them
+//! (self-extractors). The 7z decoder we depend on can panic on crafted LZMA
+//! data; that one call is wrapped in `catch_unwind` and reported as
+//! `Heuristics.Broken.7z` (so the workspace must not build with `panic = "abort"`).
 
 pub mod budget;
 pub mod heur;
