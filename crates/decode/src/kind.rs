@@ -23,6 +23,11 @@ pub enum Kind {
     SevenZ,
     Cpio,
     Cab,
+    /// RAR 4 and 5: member names, encryption and stored members (the
+    /// decompression algorithm is not free to reimplement under our licence).
+    Rar,
+    /// ISO 9660 disc images (with Joliet names).
+    Iso,
     /// MS-DOS `COMPRESS.EXE` (SZDD) files.
     Szdd,
     Ole2,
@@ -56,6 +61,7 @@ pub fn container_kind(data: &[u8], ft: FileType) -> Option<Kind> {
         FileType::Tar => Kind::Tar,
         FileType::SevenZ => Kind::SevenZ,
         FileType::Cab => Kind::Cab,
+        FileType::Rar => Kind::Rar,
         FileType::Ole2 => Kind::Ole2,
         FileType::Pdf => Kind::Pdf,
         FileType::Rtf => Kind::Rtf,
@@ -69,6 +75,9 @@ pub fn container_kind(data: &[u8], ft: FileType) -> Option<Kind> {
             }
             if is_cpio(data) {
                 return Some(Kind::Cpio);
+            }
+            if data.get(0x8001..0x8006) == Some(b"CD001") {
+                return Some(Kind::Iso);
             }
             return text_kind(data);
         }

@@ -421,6 +421,8 @@ impl Walk<'_, '_> {
             Kind::SevenZ => archive::sevenz(&obj.data, &mut ex),
             Kind::Cpio => archive::cpio(&obj.data, &mut ex),
             Kind::Cab => archive::cab(&obj.data, &mut ex),
+            Kind::Rar => archive::rar(&obj.data, &mut ex),
+            Kind::Iso => archive::iso(&obj.data, &mut ex),
             Kind::Szdd => archive::szdd(&obj.data, &mut ex),
             Kind::Ole2 => doc::ole2(&obj.data, &mut ex),
             Kind::Pdf => doc::pdf(&obj.data, &mut ex),
@@ -710,6 +712,26 @@ impl Extractor<'_, '_, '_> {
     /// content we did not look at is never reported as clean.
     pub fn unscannable(&mut self, what: &str, segment: Option<&str>, detail: &str) -> Flow {
         self.heuristic(&format!("Heuristics.Unscannable.{what}"), segment, detail)
+    }
+
+    /// A member this reader cannot decode (a compression method we lack, an
+    /// encrypted member): its name still goes through the name heuristics
+    /// (`invoice.pdf.exe` is worth knowing about unopened), then
+    /// `Heuristics.Unscannable.<what>` is reported at its location.
+    pub fn member_unscannable(&mut self, what: &str, meta: &ChildMeta, detail: &str) -> Flow {
+        let obj = ScanObject {
+            data: Cow::Borrowed(&[]),
+            file_type: FileType::Binary,
+            container: Some(self.file_type),
+            name: meta.name.clone(),
+            declared_type: meta.declared_type.clone(),
+            location: join(self.location, &meta.segment),
+            depth: self.depth + 1,
+            text: None,
+            links: Vec::new(),
+        };
+        heur::name_checks(self.walk.opts, &obj, &mut |f| self.walk.report(f));
+        self.unscannable(what, Some(&meta.segment), detail)
     }
 
     /// Reports an encrypted member or document (`Heuristics.Encrypted.<what>`),
