@@ -24,6 +24,13 @@ impl Visitor for Count {
 }
 
 pub fn run(kind: Option<Kind>, data: &[u8]) {
+    // libfuzzer-sys installs a panic hook that aborts at once, before the 7z
+    // reader's catch_unwind around its third-party decoder (lzma-rust2, known to
+    // panic on crafted data) can turn the panic into `Heuristics.Broken.7z` as it
+    // does in production. Restore the default hook: a panic anywhere else still
+    // unwinds out of the target, and libfuzzer-sys reports it as a crash.
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| drop(std::panic::take_hook()));
     let budget = DecodeBudget {
         max_depth: 8,
         max_objects: 2_000,
