@@ -505,7 +505,9 @@ fn rar5(data: &[u8], mut pos: usize, ex: &mut Extractor<'_, '_, '_>) {
                     }
                 }
             }
-            // Main, service (CMT, QO, ACL, STM, RR) and unknown headers: skipped.
+            // The main header (volume flags are seen on each member) is skipped.
+            R5_MAIN => {}
+            // Service (CMT, QO, ACL, STM, RR) and unknown headers: skipped.
             _ => {}
         }
         match (hend as u64).checked_add(data_size) {
