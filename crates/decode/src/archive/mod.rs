@@ -26,10 +26,10 @@ mod zip;
 pub(crate) use cab::cab;
 pub(crate) use cpio::cpio;
 
-/// RAR archives (to be implemented in `rar.rs`).
-pub(crate) fn rar(_data: &[u8], _ex: &mut Extractor<'_, '_, '_>) {}
-/// ISO 9660 images (to be implemented in `iso.rs`).
-pub(crate) fn iso(_data: &[u8], _ex: &mut Extractor<'_, '_, '_>) {}
+mod iso;
+mod rar;
+pub(crate) use iso::iso;
+pub(crate) use rar::rar;
 pub(crate) use sevenz::sevenz;
 pub(crate) use stream::{bzip2, gzip, xz};
 pub(crate) use szdd::szdd;
