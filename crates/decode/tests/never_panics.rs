@@ -64,7 +64,9 @@ fn run(dec: &Decoder, kind: Option<Kind>, data: &[u8]) {
     assert_eq!(s.objects, c.objects);
 }
 
-const KINDS: [Kind; 18] = [
+const KINDS: [Kind; 20] = [
+    Kind::Rar,
+    Kind::Iso,
     Kind::Mail,
     Kind::Mbox,
     Kind::Uuencode,
