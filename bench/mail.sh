@@ -56,13 +56,14 @@ MXG=$ROOT/target/release/mxguard
 PROBE=$W/probe-mail.txt
 printf 'a tiny clean file\n' > "$PROBE"
 
-# best wall time in seconds of N runs of a command (output discarded)
+# best wall time in seconds of N runs of a command; its output goes to the file $1
 best() {
-    local b=""
+    local out=$1 b=""
+    shift
     for _ in $(seq "$REPEAT"); do
         local s e t
         s=$(date +%s.%N)
-        "$@" >/dev/null 2>&1 || true
+        "$@" >"$out" 2>&1 || true
         e=$(date +%s.%N)
         t=$(echo "$e - $s" | bc -l)
         if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi
@@ -73,13 +74,10 @@ best() {
 log "warming the compiled cache"
 "$MXG" scan --db "$DB" "$PROBE" >/dev/null 2>&1 || true
 log "timing ($N messages, $BYTES bytes, best of $REPEAT)"
-MX_LOAD=$(best "$MXG" scan --threads 1 --db "$DB" "$PROBE")
-MX_ALL=$(best "$MXG" scan --threads 1 --infected --db "$DB" "$MAIL")
-CS_LOAD=$(best clamscan --no-summary -d "$DB" "$PROBE")
-CS_ALL=$(best clamscan --no-summary --infected -r -d "$DB" "$MAIL")
-
-"$MXG" scan --threads 1 --infected --db "$DB" "$MAIL" > "$W/mail-mxguard.out" 2>&1 || true
-clamscan --no-summary --infected -r -d "$DB" "$MAIL" > "$W/mail-clamscan.out" 2>&1 || true
+MX_LOAD=$(best /dev/null "$MXG" scan --threads 1 --db "$DB" "$PROBE")
+MX_ALL=$(best "$W/mail-mxguard.out" "$MXG" scan --threads 1 --infected --db "$DB" "$MAIL")
+CS_LOAD=$(best /dev/null clamscan --no-summary -d "$DB" "$PROBE")
+CS_ALL=$(best "$W/mail-clamscan.out" clamscan --no-summary --infected -r -d "$DB" "$MAIL")
 MX_FOUND=$(grep -c ' FOUND$' "$W/mail-mxguard.out" || true)
 CS_FOUND=$(grep -c ' FOUND$' "$W/mail-clamscan.out" || true)
 
