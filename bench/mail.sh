@@ -4,10 +4,12 @@
 # same signature database.  Reports messages per second per core, with each
 # tool's database load time (measured on a one-line file) subtracted.
 #
-#   bench/mail.sh [--db DIR] [--repeat N] [--no-build]
+#   bench/mail.sh [--db DIR] [--folder NAME] [--repeat N] [--no-build]
 #
 # --db DIR     signature database for both tools (default: the quick synthetic
 #              database from bench/gen.py, generated on first use)
+# --folder NAME  only one folder of the corpus (easy-ham-1, spam-1, ...): clamscan
+#              with a large database can take many minutes on the whole corpus
 # --repeat N   run each timed command N times and keep the best (default 3)
 # --no-build   use target/release/mxguard as it is
 set -euo pipefail
@@ -16,11 +18,13 @@ BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH")
 W=$BENCH/work
 DB=""
+FOLDER=""
 REPEAT=3
 BUILD=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --db) DB=$2; shift ;;
+        --folder) FOLDER=$2; shift ;;
         --repeat) REPEAT=$2; shift ;;
         --no-build) BUILD=0 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -37,6 +41,8 @@ if [ ! -d "$MAIL" ]; then
     mkdir -p "$W"
     tar -xzf "$CORPUS_TGZ" -C "$W"
 fi
+[ -n "$FOLDER" ] && MAIL=$MAIL/$FOLDER
+[ -d "$MAIL" ] || { echo "mail.sh: no folder $MAIL" >&2; exit 2; }
 N=$(find "$MAIL" -type f -name '*.txt' | wc -l)
 BYTES=$(find "$MAIL" -type f -name '*.txt' -printf '%s\n' | awk '{s+=$1} END {print s}')
 
@@ -81,7 +87,7 @@ CS_ALL=$(best "$W/mail-clamscan.out" clamscan --no-summary --infected -r -d "$DB
 MX_FOUND=$(grep -c ' FOUND$' "$W/mail-mxguard.out" || true)
 CS_FOUND=$(grep -c ' FOUND$' "$W/mail-clamscan.out" || true)
 
-python3 - "$N" "$BYTES" "$MX_LOAD" "$MX_ALL" "$CS_LOAD" "$CS_ALL" "$MX_FOUND" "$CS_FOUND" "$DB" > "$BENCH/results/mail-latest.md" <<'EOF'
+python3 - "$N" "$BYTES" "$MX_LOAD" "$MX_ALL" "$CS_LOAD" "$CS_ALL" "$MX_FOUND" "$CS_FOUND" "$DB" "$MAIL" > "$BENCH/results/mail-latest.md" <<'EOF'
 import sys, time, os
 n, size = int(sys.argv[1]), int(sys.argv[2])
 mxl, mxa, csl, csa = map(float, sys.argv[3:7])
@@ -89,7 +95,7 @@ mxf, csf, db = sys.argv[7], sys.argv[8], sys.argv[9]
 def rate(total, load): return n / max(total - load, 1e-9)
 mx, cs = rate(mxa, mxl), rate(csa, csl)
 print(f"# Decode + scan of the SpamAssassin corpus ({time.strftime('%Y-%m-%d')})\n")
-print(f"{n} messages, {size/1048576:.1f} MiB; database `{os.path.relpath(db)}`; one core per tool; best of runs.\n")
+print(f"{n} messages ({os.path.relpath(sys.argv[10])}), {size/1048576:.1f} MiB; database `{os.path.relpath(db)}`; one core per tool; best of runs.\n")
 print("| tool | total s | load s | scan s | messages/s/core | MB/s | files reported |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for name, a, l, r, f in (("mxguard scan --threads 1", mxa, mxl, mx, mxf), ("clamscan", csa, csl, cs, csf)):
