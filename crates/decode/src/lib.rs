@@ -368,12 +368,10 @@ impl Walk<'_, '_> {
                 obj.links = doc.links;
                 obj.text = Some(doc.text);
             }
-            FileType::Text => {
-                if self.opts.text {
-                    let t = pre_text.unwrap_or_else(|| text::to_utf8(&obj.data));
-                    obj.links = text::links(&t);
-                    obj.text = Some(text::normalize(&t));
-                }
+            FileType::Text if self.opts.text => {
+                let t = pre_text.unwrap_or_else(|| text::to_utf8(&obj.data));
+                obj.links = text::links(&t);
+                obj.text = Some(text::normalize(&t));
             }
             _ => {}
         }
