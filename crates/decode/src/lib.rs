@@ -368,7 +368,9 @@ impl Walk<'_, '_> {
                 obj.links = doc.links;
                 obj.text = Some(doc.text);
             }
-            FileType::Text if self.opts.text => {
+            // Text by magic bytes, or text a reader decoded (a text/* part whose
+            // bytes the type table calls something else, e.g. quoted headers).
+            ft if self.opts.text && (ft == FileType::Text || pre_text.is_some()) => {
                 let t = pre_text.unwrap_or_else(|| text::to_utf8(&obj.data));
                 obj.links = text::links(&t);
                 obj.text = Some(text::normalize(&t));
