@@ -4,7 +4,8 @@
 //!
 //! `.expect` lines (`#` starts a comment):
 //! - `object LOCATION [type=T] [name=N] [declared=D] [contains=TEXT] [text=TEXT] [link=HREF]`:
-//!   an object at LOCATION exists (`<input>` is the input itself) with these
+//!   an object at LOCATION (escapes allowed: `\s` for a space, `\x01`; `<input>` is
+//!   the input itself) exists with these
 //!   properties. `contains` is matched in the bytes (`\xNN`, `\n` escapes);
 //!   `text` in the decoded text (the test decodes with text on); `link` among its links.
 //! - `finding NAME [at LOCATION]`: such a finding was reported.
@@ -159,7 +160,13 @@ fn check(case: &Path, input: &[u8], expect: &str, variant: &str) -> Result<(), S
             "object" => {
                 let mut parts = rest.split(' ');
                 let loc = parts.next().unwrap_or("");
-                let loc = if loc == "<input>" { "" } else { loc };
+                // Locations may hold spaces and bytes written as escapes (`\s`, `\x01`).
+                let loc = if loc == "<input>" {
+                    String::new()
+                } else {
+                    String::from_utf8_lossy(&unescape(loc)).into_owned()
+                };
+                let loc = loc.as_str();
                 let props: Vec<(&'static str, String)> = {
                     // Values may contain spaces: a key=value runs to the next " key=".
                     let tail: Vec<&str> = parts.collect();

@@ -515,7 +515,7 @@ no-finding Heuristics.Macro.
     ole = cfb({"\x01Ole10Native": struct.pack("<I", len(pkg)) + pkg,
                "\x01CompObj": b"\x01\x00\xfe\xff" + bytes(20)})
     write(DOCS, "doc-ole2-package.bin", ole, """
-object \\x01Ole10Native/run.bat name=run.bat contains=mxguard\\spackage\\spayload
+object \\\\x01Ole10Native/run.bat name=run.bat contains=mxguard\\spackage\\spayload
 no-findings
 """)
 
@@ -569,7 +569,7 @@ object objdata[0]/setup.bat contains=rtf\\spackage\\spayload
     doc = "{\\rtf1{\\object\\objemb{\\*\\objclass Word.Document.8}{\\*\\objdata\r\n" + hx + "\r\n}}}"
     write(DOCS, "doc-rtf-objdata-ole2.rtf", doc.encode(), """
 object objdata[0] type=ole2
-object objdata[0]/\\x01Ole10Native/run.bat contains=mxguard\\spackage\\spayload
+object objdata[0]/\\\\x01Ole10Native/run.bat contains=mxguard\\spackage\\spayload
 """)
 
 
