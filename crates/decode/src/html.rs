@@ -278,7 +278,17 @@ pub fn decode_entities(s: &str) -> String {
 
 /// Visible text, links with anchor text. Never panics; linear.
 pub fn analyse(data: &[u8]) -> HtmlDoc {
-    let s = text::to_utf8(data);
+    walk(&text::to_utf8(data), &mut |_| {}, &mut |_| {})
+}
+
+/// One pass over a document: builds the visible text and the links with their
+/// anchor text, and shows every start tag to `on_tag` and every script/style
+/// body to `on_raw` (so the reader needs no second tokenization).
+fn walk<'s>(
+    s: &'s str,
+    on_tag: &mut dyn FnMut(&Tag<'s>),
+    on_raw: &mut dyn FnMut(&'s str),
+) -> HtmlDoc {
     let mut doc = HtmlDoc::default();
     let mut visible = String::new();
     // The open anchor: index in `doc.links` and where its text starts in `visible`.
@@ -291,9 +301,9 @@ pub fn analyse(data: &[u8]) -> HtmlDoc {
             }
         }
     };
-    tokenize(&s, |tok| match tok {
+    tokenize(s, |tok| match tok {
         Tok::Text(t) => visible.push_str(&decode_entities(t)),
-        Tok::Raw(_) => {}
+        Tok::Raw(r) => on_raw(r),
         Tok::Tag(tag) => {
             if BLOCK.contains(&tag.name.as_str()) {
                 visible.push('\n');
@@ -308,7 +318,11 @@ pub fn analyse(data: &[u8]) -> HtmlDoc {
             if tag.name == "a" {
                 close(&mut doc, &visible, anchor.take());
             }
-            if tag.end || doc.links.len() >= text::MAX_LINKS {
+            if tag.end {
+                return;
+            }
+            on_tag(&tag);
+            if doc.links.len() >= text::MAX_LINKS {
                 return;
             }
             let target = match tag.name.as_str() {
@@ -457,41 +471,39 @@ pub(crate) fn extract(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
     let mut scripts: Vec<&str> = Vec::new();
     let mut anchors_download = false;
     let room = ex.room().min(usize::MAX as u64) as usize;
-    tokenize(&s, |tok| match tok {
-        Tok::Raw(js) => scripts.push(js),
-        Tok::Tag(tag) if !tag.end => {
-            for key in ["href", "src", "data"] {
-                let Some(v) = tag.attr(key) else { continue };
-                if payloads.len() >= MAX_EMBEDDED {
-                    break;
+    let mut on_raw = |js| scripts.push(js);
+    let mut on_tag = |tag: &Tag<'_>| {
+        for key in ["href", "src", "data"] {
+            let Some(v) = tag.attr(key) else { continue };
+            if payloads.len() >= MAX_EMBEDDED {
+                break;
+            }
+            if let Some((media, bytes)) = data_uri(&v, room) {
+                // Small inline images are everywhere in newsletters; scan them anyway
+                // (cheap), but only a download link counts for the heuristic.
+                let name = tag.attr("download").filter(|n| !n.is_empty());
+                if tag.name == "a" && tag.attrs.iter().any(|(n, _)| n == "download") {
+                    anchors_download = true;
                 }
-                if let Some((media, bytes)) = data_uri(&v, room) {
-                    // Small inline images are everywhere in newsletters; scan them anyway
-                    // (cheap), but only a download link counts for the heuristic.
-                    let name = tag.attr("download").filter(|n| !n.is_empty());
-                    if tag.name == "a" && tag.attrs.iter().any(|(n, _)| n == "download") {
-                        anchors_download = true;
-                    }
-                    let n = payloads.len() + 1;
-                    let segment = match &name {
-                        Some(f) => format!("data[{n}]/{f}"),
-                        None => format!("data[{n}]"),
-                    };
-                    payloads.push((
-                        ChildMeta {
-                            segment,
-                            name,
-                            declared_type: Some(media),
-                            text: None,
-                            kind: None,
-                        },
-                        bytes,
-                    ));
-                }
+                let n = payloads.len() + 1;
+                let segment = match &name {
+                    Some(f) => format!("data[{n}]/{f}"),
+                    None => format!("data[{n}]"),
+                };
+                payloads.push((
+                    ChildMeta {
+                        segment,
+                        name,
+                        declared_type: Some(media),
+                        text: None,
+                        kind: None,
+                    },
+                    bytes,
+                ));
             }
         }
-        _ => {}
-    });
+    };
+    let doc = walk(&s, &mut on_tag, &mut on_raw);
     if ex.heuristics().html_smuggling {
         let reason = if anchors_download {
             Some("a link offers an embedded data: payload for download".to_string())
@@ -505,7 +517,6 @@ pub(crate) fn extract(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
         }
     }
     if ex.heuristics().phishing {
-        let doc = analyse(data);
         for l in &doc.links {
             let Some(t) = &l.text else { continue };
             let (Some(shown), Some(real)) = (displayed_host(t), host_of(&l.href)) else {
