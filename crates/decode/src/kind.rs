@@ -137,6 +137,35 @@ fn text_kind(data: &[u8]) -> Option<Kind> {
     None
 }
 
+/// Container formats ClamAV's type table recognises that we do not open, by
+/// ClamAV type name, with the name used in `Heuristics.Unscannable.<name>`.
+const UNSUPPORTED: [(&str, &str); 10] = [
+    ("CL_TYPE_ARJ", "Arj"),
+    ("CL_TYPE_MSCHM", "Chm"),
+    ("CL_TYPE_ALZ", "Alz"),
+    ("CL_TYPE_EGG", "Egg"),
+    ("CL_TYPE_XAR", "Xar"),
+    ("CL_TYPE_LHA_LZH", "Lha"),
+    ("CL_TYPE_SIS", "Sis"),
+    ("CL_TYPE_UDF", "Udf"),
+    ("CL_TYPE_DMG", "Dmg"),
+    ("CL_TYPE_ONENOTE", "OneNote"),
+];
+
+/// For an object no reader opens: the name of the container format it is, when
+/// it is one we know we cannot open (so its members are reported unscanned,
+/// never passed as clean). Only objects typed binary/other are looked at.
+pub fn unsupported_container(data: &[u8], ft: FileType) -> Option<&'static str> {
+    if !matches!(ft, FileType::Binary | FileType::Other) {
+        return None;
+    }
+    let name = filetype::clamav_type_name(data);
+    UNSUPPORTED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, what)| *what)
+}
+
 /// True when some line is `begin <octal mode> <name>`.
 pub(crate) fn has_uuencode_begin(data: &[u8]) -> bool {
     let mut from = 0;
@@ -180,5 +209,15 @@ mod tests {
             Some(Kind::Cpio)
         );
         assert_eq!(container_kind(b"MZ\x90\x00", FileType::Pe), None);
+        let arj = b"\x60\xea\x26\x00\x1e\x06\x01\x10\x00\x02rest of an arj header";
+        assert_eq!(unsupported_container(arj, true_type(arj)), Some("Arj"));
+        assert_eq!(
+            unsupported_container(b"ITSF\x03\x00\x00\x00", true_type(b"ITSF\x03\x00\x00\x00")),
+            Some("Chm")
+        );
+        assert_eq!(
+            unsupported_container(b"plain bytes", FileType::Binary),
+            None
+        );
     }
 }

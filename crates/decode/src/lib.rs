@@ -393,6 +393,12 @@ impl Walk<'_, '_> {
         }
         if let Some(k) = forced.or_else(|| kind::container_kind(&obj.data, obj.file_type)) {
             self.extract(&obj, k);
+        } else if let Some(what) = kind::unsupported_container(&obj.data, obj.file_type) {
+            self.report(Finding::heuristic(
+                format!("Heuristics.Unscannable.{what}"),
+                obj.location.as_str(),
+                format!("{what} files are not opened: what they hold was not scanned"),
+            ));
         }
     }
 
