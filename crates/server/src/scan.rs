@@ -32,7 +32,8 @@ pub struct ScanArgs {
     #[arg(long)]
     pub infected: bool,
     /// Turn off the decoder's heuristics (encrypted members, name tricks, macros,
-    /// PDF actions, HTML smuggling, spoofed links). Exceeded limits are still reported.
+    /// PDF actions, HTML smuggling, spoofed links, broken containers). Exceeded limits
+    /// and content that could not be decoded (`Heuristics.Unscannable.*`) are still reported.
     #[arg(long)]
     pub no_heuristics: bool,
     /// Do not open containers (mail, archives, documents): scan each file as one object.
