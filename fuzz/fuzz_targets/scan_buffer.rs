@@ -27,5 +27,5 @@ fn set() -> &'static SignatureSet {
 
 fuzz_target!(|data: &[u8]| {
     let mut sc = Scratch::default();
-    let _ = set().scan(data, MatchOptions { all_match: true }, &mut sc);
+    let _ = set().scan(data, MatchOptions { all_match: true, container: None }, &mut sc);
 });
