@@ -31,5 +31,5 @@ fuzz_target!(|data: &[u8]| {
     );
     let set = SignatureSet::compile(db);
     let mut sc = Scratch::default();
-    let _ = set.scan(data, MatchOptions { all_match: true }, &mut sc);
+    let _ = set.scan(data, MatchOptions { all_match: true, container: None }, &mut sc);
 });
