@@ -189,8 +189,10 @@ mod tests {
         assert!(mailbox_name(&"x".repeat(200)).is_err());
         let dir = tempfile::tempdir().unwrap();
         let md = Maildir::new(dir.path(), "h");
-        let p = md.deliver("../../evil", b"x").unwrap();
-        assert!(p.starts_with(dir.path()));
+        let e = md.deliver("../../evil", b"x").unwrap_err();
+        assert!(!e.is_temporary(), "a bad name is a permanent error: {e}");
+        let p = md.deliver("a/b", b"x").unwrap();
+        assert!(p.starts_with(dir.path().join("a%2fb")));
     }
 
     #[test]
