@@ -6,5 +6,6 @@
 //! any stream (or none, in tests) and the parsers can be fuzzed. [`relay`] holds
 //! relay control and the connect-time IP lists.
 
+pub mod client;
 pub mod proto;
 pub mod relay;
