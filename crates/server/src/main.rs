@@ -1,6 +1,9 @@
 //! The `mxguard` binary.
 
+mod config;
+mod queue;
 mod scan;
+mod serve;
 mod sigs;
 
 use clap::{Parser, Subcommand};
@@ -68,6 +71,15 @@ impl DbArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the gateway (SMTP listeners, delivery queue) until SIGTERM.
+    Serve(serve::ServeArgs),
+    /// The delivery queue: list, show, flush, delete.
+    Queue(queue::QueueArgs),
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Scan files, directories (recursively), .eml, mbox and Maildir content.
     Scan(scan::ScanArgs),
     /// Signature database tools.
@@ -77,9 +89,31 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file; prints every problem with its key (and line, for syntax).
+    Check { file: PathBuf },
+    /// Print the embedded default configuration.
+    Default,
+}
+
+fn config_command(c: ConfigCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        ConfigCommand::Check { file } => {
+            config::Config::load(&file)?;
+            println!("{}: OK", file.display());
+        }
+        ConfigCommand::Default => print!("{}", toml::to_string_pretty(&config::Config::default())?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Queue(a) => queue::run(a),
+        Command::Config { command } => config_command(command),
         Command::Scan(a) => scan::run(a),
         Command::Sigs { command } => sigs::run(command),
     };

@@ -1,0 +1,249 @@
+//! The configuration file (DESIGN §3): one TOML file, a section per component,
+//! unknown keys refused. With no file, the embedded default runs at once.
+
+use anyhow::{Context, Result};
+use mxguard_smtp::config::{ActionConfig, QueueConfig, SmtpConfig};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Spool, local Maildir, quarantine, database, generated keys and certificates.
+    pub data_dir: PathBuf,
+    /// Names this node in stamps, events and the console.
+    pub node_id: String,
+    pub smtp: SmtpConfig,
+    pub actions: ActionConfig,
+    pub queue: QueueConfig,
+    pub engine: EngineConfig,
+    pub stamp: StampConfig,
+    pub milter: ListenConfig,
+    pub clamd: ListenConfig,
+    pub web: WebConfig,
+    pub store: StoreConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            node_id: "mx1".into(),
+            smtp: SmtpConfig::default(),
+            actions: ActionConfig::default(),
+            queue: QueueConfig::default(),
+            engine: EngineConfig::default(),
+            stamp: StampConfig::default(),
+            milter: ListenConfig::default(),
+            clamd: ListenConfig::default(),
+            web: WebConfig::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+/// `[engine]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Signature files or directories (ClamAV formats and ours).
+    pub signatures: Vec<PathBuf>,
+    pub builtin: bool,
+    /// Decoder limits (clamscan's names and defaults).
+    pub max_recursion: Option<u32>,
+    pub max_files: Option<u32>,
+    pub max_filesize: Option<u64>,
+    pub max_scansize: Option<u64>,
+    /// Milliseconds per message.
+    pub max_scantime: Option<u64>,
+    /// Report heuristic findings (double extensions, spoofed links, encrypted content...).
+    pub heuristics: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            signatures: Vec::new(),
+            builtin: true,
+            max_recursion: None,
+            max_files: None,
+            max_filesize: None,
+            max_scansize: None,
+            max_scantime: None,
+            heuristics: true,
+        }
+    }
+}
+
+/// `[stamp]`: the signed antivirus stamp (DESIGN §3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StampConfig {
+    pub enabled: bool,
+    /// The shared key (base64 in a file); created on first start when missing.
+    /// Copy it to every node of the organisation.
+    pub key_file: Option<PathBuf>,
+    /// Older keys still accepted (key rotation).
+    pub previous_key_files: Vec<PathBuf>,
+    /// Nodes whose stamps are honoured; empty = any node holding the key.
+    pub trusted_nodes: Vec<String>,
+    /// Stamps older than this are not honoured (seconds; 0 = no limit).
+    pub max_age_secs: u64,
+}
+
+impl Default for StampConfig {
+    fn default() -> Self {
+        StampConfig {
+            enabled: true,
+            key_file: None,
+            previous_key_files: Vec::new(),
+            trusted_nodes: Vec::new(),
+            max_age_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// `[milter]` and `[clamd]`: listeners of front-ends not built yet.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    pub listen: Vec<String>,
+}
+
+/// `[web]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    pub listen: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: "sqlite://./data/mxguard.db".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses a config file; syntax errors and unknown keys come with line, column and key path.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config> {
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: {e}", origin.display()))?;
+        let errors = cfg.validate();
+        if !errors.is_empty() {
+            anyhow::bail!(
+                "{}: invalid configuration:\n  {}",
+                origin.display(),
+                errors.join("\n  ")
+            );
+        }
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Config> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Config::parse(&text, path)
+    }
+
+    /// Every semantic problem at once.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = self.smtp.validate();
+        e.extend(self.queue.validate());
+        if self.node_id.is_empty()
+            || !self
+                .node_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            e.push("node_id: letters, digits, '-', '_' and '.' only".into());
+        }
+        for p in &self.engine.signatures {
+            if !p.exists() {
+                e.push(format!("engine.signatures: {} does not exist", p.display()));
+            }
+        }
+        if !self.milter.listen.is_empty() {
+            e.push("milter.listen: the milter front-end is not part of this version yet".into());
+        }
+        if !self.clamd.listen.is_empty() {
+            e.push(
+                "clamd.listen: the clamd-compatible socket is not part of this version yet".into(),
+            );
+        }
+        e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn design_example_parses() {
+        let text = r#"
+data_dir = "./data"
+node_id = "mx1"
+
+[smtp]
+listen = ["127.0.0.1:2525"]
+hostname = "mx.example.com"
+role = "edge"
+local_domains = ["example.com", "localhost"]
+relay_domains = []
+trusted_networks = []
+max_message_size = 52428800
+next_hop = "maildir"
+
+[engine]
+signatures = []
+builtin = true
+
+[milter]
+listen = []
+
+[clamd]
+listen = []
+
+[web]
+listen = "127.0.0.1:8080"
+
+[store]
+url = "sqlite://./data/mxguard.db"
+"#;
+        let c = Config::parse(text, Path::new("t.toml")).unwrap();
+        assert_eq!(c.smtp.hostname, "mx.example.com");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let e = Config::parse("[smtp]\nlisten = [\"x\"]\nbogus = 1\n", Path::new("t.toml"))
+            .unwrap_err();
+        let s = format!("{e:#}");
+        assert!(s.contains("bogus") && s.contains("line 3"), "{s}");
+        let e = Config::parse("[smtp]\nlisten = [\"x\"]\ntrusted_networks = [\"10.0.0.0/33\"]\nnext_hop = \"ftp://x\"\n", Path::new("t.toml")).unwrap_err();
+        let s = format!("{e:#}");
+        assert!(
+            s.contains("smtp.listen")
+                && s.contains("smtp.trusted_networks")
+                && s.contains("smtp.next_hop"),
+            "{s}"
+        );
+    }
+}

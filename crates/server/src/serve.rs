@@ -1,0 +1,360 @@
+//! `mxguard serve`: wires the configuration into running listeners.
+//!
+//! Start: data directories, spool recovery, signatures, TLS, stamp key, the
+//! delivery queue, then the SMTP listeners. SIGTERM/SIGINT: stop accepting,
+//! let sessions in progress finish their transaction (idle ones get 421),
+//! then stop the queue after the attempts in progress.
+
+use crate::config::Config;
+use anyhow::{Context, Result};
+use mxguard_engine::{load_signatures, Scanner, SignatureConfig, SignatureEngine};
+use mxguard_smtp::pipeline::{Gateway, GatewayInner, Stats};
+use mxguard_smtp::quarantine::Quarantine;
+use mxguard_smtp::queue::{Queue, QueueStats, Route};
+use mxguard_smtp::server::Server;
+use mxguard_smtp::session::SessionConfig;
+use mxguard_smtp::spool::Spool;
+use mxguard_smtp::stamp::StampSettings;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The configuration file (TOML). Without it, the embedded default: SMTP on
+    /// 127.0.0.1:2525, mail for example.com and localhost into ./data/maildir/<user>/.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// How long sessions in progress may take to finish after SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MXGUARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    init_logging();
+    let cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("mxguard")
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(serve(cfg))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn mkdir(p: &Path) -> Result<()> {
+    std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))
+}
+
+/// The decoder from `[engine]`.
+pub fn decoder(cfg: &crate::config::EngineConfig) -> Result<mxguard_decode::Decoder> {
+    let mut opts = mxguard_decode::DecodeOptions::default();
+    let b = &mut opts.budget;
+    if let Some(v) = cfg.max_recursion {
+        b.max_depth = v;
+    }
+    if let Some(v) = cfg.max_files {
+        b.max_objects = v as usize;
+    }
+    if let Some(v) = cfg.max_filesize {
+        b.max_object_size = v;
+    }
+    if let Some(v) = cfg.max_scansize {
+        b.max_total_size = v;
+    }
+    if let Some(v) = cfg.max_scantime {
+        b.max_time = Duration::from_millis(v);
+    }
+    b.validate()
+        .map_err(|e| anyhow::anyhow!("engine: invalid limit: {e}"))?;
+    if !cfg.heuristics {
+        let h = &mut opts.heuristics;
+        h.type_mismatch = false;
+        h.double_extension = false;
+        h.deceptive_names = false;
+        h.macros = false;
+        h.pdf = false;
+        h.html_smuggling = false;
+        h.phishing = false;
+    }
+    Ok(mxguard_decode::Decoder::new(opts))
+}
+
+/// A version string for the loaded signatures that is the same on every node
+/// with the same databases: container versions (`daily-27000`), the count, and
+/// a digest of the plain signature files' contents.
+pub fn sigs_version(set: &mxguard_sigs::SignatureSet, paths: &[PathBuf]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(p) {
+                files.extend(
+                    rd.filter_map(|e| e.ok())
+                        .map(|e| e.path())
+                        .filter(|p| p.is_file()),
+                );
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files.sort();
+    for f in files {
+        let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if matches!(ext, "cvd" | "cld") {
+            continue; // Their version is in `versions()`.
+        }
+        if let Ok(data) = std::fs::read(&f) {
+            h.update(
+                f.file_name()
+                    .map(|n| n.as_encoded_bytes())
+                    .unwrap_or_default(),
+            );
+            h.update(Sha256::digest(&data));
+        }
+    }
+    let digest = h.finalize();
+    let mut s: Vec<String> = set
+        .versions()
+        .iter()
+        .map(|(n, v)| format!("{n}-{v}"))
+        .collect();
+    s.push(format!("n{}", set.len()));
+    s.push(digest[..6].iter().map(|b| format!("{b:02x}")).collect());
+    s.join(".")
+}
+
+async fn serve(cfg: Config) -> Result<()> {
+    let t0 = Instant::now();
+    let data = cfg.data_dir.clone();
+    mkdir(&data)?;
+    let spool = Spool::open(&data.join("spool")).context("opening the spool")?;
+    let recovered = spool.recover().context("recovering the spool")?;
+    if recovered > 0 {
+        tracing::info!("spool: removed {recovered} unfinished temporary files from before");
+    }
+    let quarantine =
+        Quarantine::open(&data.join("quarantine")).context("opening the quarantine")?;
+    let maildir_root = data.join("maildir");
+    mkdir(&maildir_root)?;
+
+    // Signatures (CPU work: off the runtime's threads).
+    let sig_cfg = SignatureConfig {
+        paths: cfg.engine.signatures.clone(),
+        builtin: cfg.engine.builtin,
+        cache_dir: Some(data.join("cache")),
+    };
+    let paths = cfg.engine.signatures.clone();
+    let (set, info, sigs) = tokio::task::spawn_blocking(move || {
+        let (set, info) = load_signatures(&sig_cfg);
+        let v = sigs_version(&set, &paths);
+        (set, info, v)
+    })
+    .await?;
+    if let Some(n) = &info.cache_note {
+        tracing::warn!("signatures: {n}");
+    }
+    if set.is_empty() {
+        anyhow::bail!("no signatures loaded: enable engine.builtin or list engine.signatures");
+    }
+    tracing::info!(count = set.len(), version = %sigs, cached = info.from_cache, "signatures loaded");
+    let scanner = Arc::new(Scanner::with_decoder(
+        vec![Box::new(SignatureEngine::new(Arc::new(set)))],
+        decoder(&cfg.engine)?,
+    ));
+
+    let stamp = if cfg.stamp.enabled {
+        let key_file = cfg
+            .stamp
+            .key_file
+            .clone()
+            .unwrap_or_else(|| data.join("stamp.key"));
+        Some(
+            StampSettings::load(
+                &key_file,
+                &cfg.stamp.previous_key_files,
+                env!("CARGO_PKG_VERSION"),
+                &sigs,
+                cfg.stamp.trusted_nodes.clone(),
+                (cfg.stamp.max_age_secs > 0).then(|| Duration::from_secs(cfg.stamp.max_age_secs)),
+            )
+            .with_context(|| format!("stamp key {}", key_file.display()))?,
+        )
+    } else {
+        None
+    };
+
+    let route: Route = cfg
+        .smtp
+        .next_hop
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("smtp.next_hop: {e}"))?;
+    let tls = if cfg.smtp.starttls {
+        let acc = match (&cfg.smtp.tls_cert, &cfg.smtp.tls_key) {
+            (Some(c), Some(k)) => {
+                mxguard_smtp::tls::acceptor_from_files(Path::new(c), Path::new(k))?
+            }
+            _ => mxguard_smtp::tls::self_signed_acceptor(&data.join("tls"), &cfg.smtp.hostname)?,
+        };
+        Some(acc)
+    } else {
+        None
+    };
+    let dnsbl = if cfg.smtp.dnsbl_zones.is_empty() {
+        None
+    } else {
+        let resolver = cfg
+            .smtp
+            .dnsbl_resolver
+            .as_deref()
+            .map(|r| r.parse())
+            .transpose()?;
+        Some(mxguard_smtp::dnsbl::Dnsbl::new(
+            cfg.smtp.dnsbl_zones.clone(),
+            resolver,
+            Duration::from_secs(cfg.smtp.dnsbl_timeout_secs.max(1)),
+        )?)
+    };
+
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let local_delivery = route == Route::Maildir;
+    let queue = Arc::new(Queue {
+        spool: spool.clone(),
+        cfg: cfg.queue.clone(),
+        route,
+        maildir: mxguard_mailbox::Maildir::new(&maildir_root, cfg.smtp.hostname.clone()),
+        hostname: cfg.smtp.hostname.clone(),
+        stats: QueueStats::default(),
+        tx: tx.clone(),
+    });
+    let gateway = Gateway {
+        inner: Arc::new(GatewayInner {
+            scanner,
+            actions: cfg.actions.clone(),
+            spool,
+            quarantine,
+            node_id: cfg.node_id.clone(),
+            hostname: cfg.smtp.hostname.clone(),
+            role: cfg.smtp.role,
+            stamp,
+            queue: tx,
+            stats: Stats::default(),
+            local_delivery,
+        }),
+    };
+    let session_cfg = SessionConfig {
+        hostname: cfg.smtp.hostname.clone(),
+        max_message_size: usize::try_from(cfg.smtp.max_message_size).unwrap_or(usize::MAX),
+        max_recipients: cfg.smtp.max_recipients,
+        max_errors: cfg.smtp.max_errors,
+        command_timeout: cfg.smtp.command_timeout(),
+        data_timeout: cfg.smtp.data_timeout(),
+        relay: cfg.smtp.relay_policy(),
+        can_relay: !local_delivery,
+        starttls: cfg.smtp.starttls,
+    };
+    let server = Arc::new(Server::new(
+        session_cfg,
+        Arc::new(gateway.clone()),
+        tls,
+        cfg.smtp.ip_lists(),
+        dnsbl,
+        cfg.smtp.max_connections,
+        cfg.smtp.max_connections_per_ip,
+    ));
+
+    let shutdown = CancellationToken::new();
+    let sessions = TaskTracker::new();
+    let mut listeners = Vec::new();
+    for addr in &cfg.smtp.listen {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("smtp.listen: cannot listen on {addr}"))?;
+        listeners.push(l);
+    }
+    let queue_stop = CancellationToken::new();
+    let queue_task = tokio::spawn(queue.clone().run(rx, queue_stop.clone()));
+    for l in listeners {
+        let addr = l.local_addr()?;
+        tracing::info!(%addr, "SMTP listening");
+        tokio::spawn(server.clone().serve(l, shutdown.clone(), sessions.clone()));
+    }
+    tracing::info!(
+        node = %cfg.node_id,
+        next_hop = %cfg.smtp.next_hop,
+        maildir = %maildir_root.display(),
+        "mxguard ready in {:.2} s",
+        t0.elapsed().as_secs_f64()
+    );
+    if !cfg.web.listen.is_empty() {
+        tracing::info!(
+            "web console: not part of this version yet ({} not opened)",
+            cfg.web.listen
+        );
+    }
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing sessions in progress");
+    shutdown.cancel();
+    sessions.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "sessions still open after {} s; closing",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
+    queue_stop.cancel();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, queue_task).await;
+    let s = &gateway.inner.stats;
+    tracing::info!(
+        messages = s.messages.load(Ordering::Relaxed),
+        accepted = s.accepted.load(Ordering::Relaxed),
+        rejected = s.rejected.load(Ordering::Relaxed),
+        quarantined = s.quarantined.load(Ordering::Relaxed),
+        scans_skipped = s.scans_skipped.load(Ordering::Relaxed),
+        delivered = queue.stats.delivered.load(Ordering::Relaxed),
+        "stopped"
+    );
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

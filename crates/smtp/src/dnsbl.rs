@@ -1,0 +1,149 @@
+//! DNS block lists, checked at connect time.
+//!
+//! For client `192.0.2.1` and zone `zen.example.org` the lookup is the A record
+//! of `1.2.0.192.zen.example.org` (IPv6: the 32 reversed nibbles). A listing is
+//! an answer in `127.0.0.0/8`; answers in `127.255.255.0/24` are the zone's
+//! error codes (Spamhaus: query through an open resolver, rate limited...) and
+//! answers outside `127.0.0.0/8` are nonsense: both count as "no answer", as do
+//! timeouts and resolver failures, so a broken DNSBL never blocks mail.
+//! Zones are asked in order; the first listing wins and its TXT record, when
+//! there is one, becomes part of the rejection text.
+
+use hickory_resolver::config::{NameServerConfig, Protocol, ResolverConfig, ResolverOpts};
+use hickory_resolver::TokioAsyncResolver;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Why a client is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub zone: String,
+    pub answer: Ipv4Addr,
+    pub text: Option<String>,
+}
+
+/// The configured zones and the resolver that asks them.
+pub struct Dnsbl {
+    zones: Vec<String>,
+    resolver: TokioAsyncResolver,
+}
+
+/// The name to look up for `ip` in `zone`.
+pub fn query_name(ip: IpAddr, zone: &str) -> String {
+    let zone = zone.trim_end_matches('.');
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.{zone}.", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(v6) => {
+            let mut s = String::with_capacity(64 + zone.len() + 1);
+            for b in v6.octets().iter().rev() {
+                s.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+                s.push('.');
+                s.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+                s.push('.');
+            }
+            s.push_str(zone);
+            s.push('.');
+            s
+        }
+    }
+}
+
+/// Whether an A answer means "listed" (see the module doc).
+pub fn is_listing(a: Ipv4Addr) -> bool {
+    let o = a.octets();
+    o[0] == 127 && !(o[1] == 255 && o[2] == 255)
+}
+
+impl Dnsbl {
+    /// `resolver`: a name server to ask (`IP:PORT`), or the system's configuration.
+    pub fn new(
+        zones: Vec<String>,
+        resolver: Option<SocketAddr>,
+        timeout: Duration,
+    ) -> std::io::Result<Dnsbl> {
+        let mut opts = ResolverOpts::default();
+        opts.timeout = timeout;
+        opts.attempts = 1;
+        let resolver = match resolver {
+            Some(addr) => {
+                let mut rc = ResolverConfig::new();
+                rc.add_name_server(NameServerConfig::new(addr, Protocol::Udp));
+                TokioAsyncResolver::tokio(rc, opts)
+            }
+            None => {
+                let (rc, mut sys) = hickory_resolver::system_conf::read_system_conf()
+                    .map_err(std::io::Error::other)?;
+                sys.timeout = timeout;
+                sys.attempts = 1;
+                TokioAsyncResolver::tokio(rc, sys)
+            }
+        };
+        Ok(Dnsbl { zones, resolver })
+    }
+
+    /// The first zone listing `ip`, if any. Loopback clients are never looked up.
+    pub async fn check(&self, ip: IpAddr) -> Option<Listing> {
+        for zone in &self.zones {
+            let name = query_name(ip, zone);
+            let answers = match self.resolver.ipv4_lookup(name.as_str()).await {
+                Ok(l) => l.iter().map(|a| a.0).collect::<Vec<_>>(),
+                Err(e) => {
+                    if !matches!(
+                        e.kind(),
+                        hickory_resolver::error::ResolveErrorKind::NoRecordsFound { .. }
+                    ) {
+                        tracing::warn!(zone, "DNSBL lookup failed, counted as not listed: {e}");
+                    }
+                    continue;
+                }
+            };
+            let Some(answer) = answers.iter().copied().find(|a| is_listing(*a)) else {
+                if let Some(a) = answers.first() {
+                    tracing::warn!(zone, %a, "DNSBL answered an error code; counted as not listed");
+                }
+                continue;
+            };
+            let text = match self.resolver.txt_lookup(name.as_str()).await {
+                Ok(t) => t.iter().next().map(|r| {
+                    r.iter()
+                        .map(|d| String::from_utf8_lossy(d).into_owned())
+                        .collect::<Vec<_>>()
+                        .join("")
+                }),
+                Err(_) => None,
+            };
+            return Some(Listing {
+                zone: zone.clone(),
+                answer,
+                text,
+            });
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_codes() {
+        assert_eq!(
+            query_name("192.0.2.1".parse().unwrap(), "bl.test"),
+            "1.2.0.192.bl.test."
+        );
+        let v6 = query_name("2001:db8::1".parse().unwrap(), "bl.test.");
+        assert!(
+            v6.starts_with(
+                "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.test."
+            ),
+            "{v6}"
+        );
+        assert!(is_listing(Ipv4Addr::new(127, 0, 0, 2)));
+        assert!(!is_listing(Ipv4Addr::new(127, 255, 255, 254)));
+        assert!(!is_listing(Ipv4Addr::new(10, 0, 0, 1)));
+    }
+}

@@ -1,0 +1,246 @@
+//! Small edits of a message's top-level header block: the Received trace
+//! field, status headers, the Subject tag. Edits keep the message's line
+//! ending style and never touch the body. None of them panics on any input.
+
+use std::borrow::Cow;
+
+/// `\r\n` if the message's first line ends so (or it has no line end), else `\n`.
+pub fn line_ending(msg: &[u8]) -> &'static [u8] {
+    match memchr::memchr(b'\n', msg) {
+        Some(i) if i > 0 && msg[i - 1] == b'\r' => b"\r\n",
+        Some(_) => b"\n",
+        None => b"\r\n",
+    }
+}
+
+/// Where the header block ends: the offset of the empty line (or the end).
+pub fn header_end(msg: &[u8]) -> usize {
+    let mut pos = 0;
+    while pos < msg.len() {
+        let line_end = memchr::memchr(b'\n', &msg[pos..])
+            .map(|i| pos + i + 1)
+            .unwrap_or(msg.len());
+        let line = &msg[pos..line_end];
+        if line == b"\n" || line == b"\r\n" {
+            return pos;
+        }
+        pos = line_end;
+    }
+    msg.len()
+}
+
+/// The message with `name: value` put at the top of the header block.
+pub fn prepend_header(msg: &[u8], name: &str, value: &str) -> Vec<u8> {
+    let eol = line_ending(msg);
+    let mut out = Vec::with_capacity(msg.len() + name.len() + value.len() + 4);
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(&sanitize(value, eol));
+    out.extend_from_slice(eol);
+    out.extend_from_slice(msg);
+    out
+}
+
+/// A header value with any CR/LF turned into folding (never a new field).
+fn sanitize<'a>(value: &'a str, eol: &[u8]) -> Cow<'a, [u8]> {
+    if !value.contains(['\r', '\n']) {
+        return Cow::Borrowed(value.as_bytes());
+    }
+    let mut out = Vec::new();
+    for part in value.split(['\r', '\n']).filter(|p| !p.trim().is_empty()) {
+        if !out.is_empty() {
+            out.extend_from_slice(eol);
+            out.push(b'\t');
+        }
+        out.extend_from_slice(part.trim().as_bytes());
+    }
+    Cow::Owned(out)
+}
+
+/// The top-level fields named `name` (case-insensitive) removed, with their
+/// continuation lines. Borrowed when there is none.
+pub fn remove_header<'a>(msg: &'a [u8], name: &str) -> Cow<'a, [u8]> {
+    let end = header_end(msg);
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut pos = 0;
+    let mut removing = false;
+    while pos < end {
+        let line_end = memchr::memchr(b'\n', &msg[pos..end])
+            .map(|i| pos + i + 1)
+            .unwrap_or(end);
+        let line = &msg[pos..line_end];
+        let cont = matches!(line.first(), Some(b' ' | b'\t'));
+        if !cont {
+            removing = is_field(line, name);
+        }
+        if removing {
+            match spans.last_mut() {
+                Some(s) if s.1 == pos => s.1 = line_end,
+                _ => spans.push((pos, line_end)),
+            }
+        }
+        pos = line_end;
+    }
+    if spans.is_empty() {
+        return Cow::Borrowed(msg);
+    }
+    let mut out = Vec::with_capacity(msg.len());
+    let mut last = 0;
+    for (a, b) in spans {
+        out.extend_from_slice(&msg[last..a]);
+        last = b;
+    }
+    out.extend_from_slice(&msg[last..]);
+    Cow::Owned(out)
+}
+
+fn is_field(line: &[u8], name: &str) -> bool {
+    line.len() > name.len()
+        && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+        && line[name.len()..]
+            .iter()
+            .find(|b| **b != b' ' && **b != b'\t')
+            == Some(&b':')
+}
+
+/// The unfolded value of the first top-level field `name`.
+pub fn header_value(msg: &[u8], name: &str) -> Option<String> {
+    let end = header_end(msg);
+    let mut pos = 0;
+    let mut value: Option<Vec<u8>> = None;
+    while pos < end {
+        let line_end = memchr::memchr(b'\n', &msg[pos..end])
+            .map(|i| pos + i + 1)
+            .unwrap_or(end);
+        let line = &msg[pos..line_end];
+        let cont = matches!(line.first(), Some(b' ' | b'\t'));
+        match (&mut value, cont) {
+            (Some(v), true) => v.extend_from_slice(line),
+            (Some(_), false) => break,
+            (None, false) if is_field(line, name) => {
+                let colon = memchr::memchr(b':', line).unwrap_or(line.len() - 1);
+                value = Some(line[colon + 1..].to_vec());
+            }
+            _ => {}
+        }
+        pos = line_end;
+    }
+    value.map(|v| {
+        String::from_utf8_lossy(&v)
+            .split(['\r', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
+/// The Subject prefixed with `tag` (once; a Subject that already starts with
+/// it is left alone); a Subject field is added when there is none.
+pub fn tag_subject(msg: &[u8], tag: &str) -> Vec<u8> {
+    let end = header_end(msg);
+    let mut pos = 0;
+    while pos < end {
+        let line_end = memchr::memchr(b'\n', &msg[pos..end])
+            .map(|i| pos + i + 1)
+            .unwrap_or(end);
+        let line = &msg[pos..line_end];
+        if is_field(line, "Subject") {
+            let colon = pos + memchr::memchr(b':', line).unwrap_or(0) + 1;
+            let rest = &msg[colon..];
+            let skip = rest
+                .iter()
+                .take_while(|b| **b == b' ' || **b == b'\t')
+                .count();
+            if rest[skip..].starts_with(tag.as_bytes()) {
+                return msg.to_vec();
+            }
+            let mut out = Vec::with_capacity(msg.len() + tag.len() + 2);
+            out.extend_from_slice(&msg[..colon]);
+            out.push(b' ');
+            out.extend_from_slice(tag.as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(&msg[colon + skip..]);
+            return out;
+        }
+        pos = line_end;
+    }
+    prepend_header(msg, "Subject", tag)
+}
+
+/// RFC 5322 date-time of a Unix time, in UTC.
+pub fn rfc5322_date(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
+        DAYS[(days % 7) as usize],
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
+        assert_eq!(
+            rfc5322_date(1_700_000_000),
+            "Tue, 14 Nov 2023 22:13:20 +0000"
+        );
+        assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[test]
+    fn header_edits() {
+        let m = b"Subject: hi\r\nX-A: 1\r\n  cont\r\nTo: u\r\n\r\nX-A: body\r\n";
+        assert_eq!(line_ending(m), b"\r\n");
+        let p = prepend_header(m, "X-New", "v\r\nX-Evil: 1");
+        assert!(p.starts_with(b"X-New: v\r\n\tX-Evil: 1\r\nSubject"));
+        let r = remove_header(m, "x-a");
+        assert_eq!(&*r, b"Subject: hi\r\nTo: u\r\n\r\nX-A: body\r\n");
+        assert!(matches!(remove_header(m, "X-B"), Cow::Borrowed(_)));
+        assert_eq!(header_value(m, "X-A").unwrap(), "1 cont");
+        assert_eq!(header_value(m, "Missing"), None);
+        let t = tag_subject(m, "[VIRUS]");
+        assert!(t.starts_with(b"Subject: [VIRUS] hi\r\n"));
+        assert_eq!(tag_subject(&t, "[VIRUS]"), t);
+        let t = tag_subject(b"To: u\n\nbody", "[X]");
+        assert_eq!(t, b"Subject: [X]\nTo: u\n\nbody");
+        assert_eq!(header_end(b"no header end"), 13);
+        // Never panics on odd input.
+        for m in [
+            &b""[..],
+            b"\n",
+            b":",
+            b"Subject",
+            b"Subject:",
+            b"Subject:\n \n",
+        ] {
+            let _ = tag_subject(m, "x");
+            let _ = remove_header(m, "Subject");
+            let _ = header_value(m, "Subject");
+        }
+    }
+}

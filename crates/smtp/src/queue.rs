@@ -1,0 +1,456 @@
+//! The delivery queue: takes spooled messages to the next hop, per recipient,
+//! with retries.
+//!
+//! - New messages arrive through a channel and are tried at once; at start
+//!   every entry of the spool is scheduled at its recorded next attempt, so the
+//!   queue survives restarts.
+//! - A temporary failure (4xx, connection trouble, a full disk for Maildir)
+//!   schedules another attempt after an exponential backoff
+//!   (`retry_initial_secs`, doubling up to `retry_max_secs`); after
+//!   `max_age_secs` the remaining recipients fail as expired.
+//! - Permanent failures and expiries send one DSN bounce (RFC 3464) to the
+//!   sender — never to the null sender and never about a bounce — stored in the
+//!   spool before the original entry is removed.
+//! - `mxguard queue flush` drops a `flush` file into the spool directory; the
+//!   runner sees it within a second and retries everything at once.
+//! - On shutdown no new attempt starts; attempts in progress finish.
+
+use crate::client::{
+    self, ClientOptions, Failure as HopFailure, NextHop, OutboundEnvelope, OutboundRcpt, Outcome,
+};
+use crate::config::QueueConfig;
+use crate::dsn::{self, Failure};
+use crate::spool::{now_secs, RcptState, Spool, SpoolEnvelope};
+use mxguard_mailbox::Maildir;
+use std::collections::{BTreeSet, HashSet};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Largest original message returned whole in a bounce.
+pub const MAX_BOUNCE_RETURN: usize = 1024 * 1024;
+
+/// Where accepted mail goes (`[smtp] next_hop`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Local delivery of `local_domains` recipients into `data_dir/maildir/<user>/`.
+    Maildir,
+    /// Another server, over SMTP or LMTP.
+    Remote(NextHop),
+}
+
+impl FromStr for Route {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Route, String> {
+        if s == "maildir" {
+            return Ok(Route::Maildir);
+        }
+        s.parse::<NextHop>().map(Route::Remote).map_err(|e| {
+            format!(
+                "{e} (expected \"maildir\", smtp://host:port, lmtp://host:port or lmtp+unix:/path)"
+            )
+        })
+    }
+}
+
+fn reply_text(r: &crate::proto::Reply) -> String {
+    let mut s = r.code.to_string();
+    if let Some(st) = r.status {
+        s.push(' ');
+        s.push_str(st);
+    }
+    for l in &r.lines {
+        s.push(' ');
+        s.push_str(l);
+    }
+    s
+}
+
+/// `550 5.1.1 text (in reply to RCPT TO)` or `4.4.2 text`: the status comes first
+/// so bounces can read it.
+fn failure_text(f: &HopFailure) -> String {
+    match f {
+        HopFailure::Remote { stage, reply } => {
+            format!("{} (in reply to {stage})", reply_text(reply))
+        }
+        HopFailure::Local { status, text } => format!("{status} {text}"),
+    }
+}
+
+/// Counters for logs and metrics.
+#[derive(Debug, Default)]
+pub struct QueueStats {
+    pub delivered: AtomicU64,
+    pub deferred: AtomicU64,
+    pub failed: AtomicU64,
+    pub bounces: AtomicU64,
+}
+
+/// The delivery side of the gateway.
+pub struct Queue {
+    pub spool: Spool,
+    pub cfg: QueueConfig,
+    pub route: Route,
+    pub maildir: Maildir,
+    pub hostname: String,
+    pub stats: QueueStats,
+    /// To queue bounces (the same channel the gateway uses).
+    pub tx: UnboundedSender<String>,
+}
+
+/// The file `mxguard queue flush` creates.
+pub const FLUSH_FILE: &str = "flush";
+
+enum Done {
+    /// Every recipient has a final result; the entry is gone.
+    Finished,
+    /// Try again at this Unix time.
+    Retry(u64),
+}
+
+impl Queue {
+    /// Runs until `shutdown`, then waits for attempts in progress.
+    pub async fn run(
+        self: Arc<Self>,
+        mut rx: UnboundedReceiver<String>,
+        shutdown: CancellationToken,
+    ) {
+        let mut due: BTreeSet<(u64, String)> = BTreeSet::new();
+        let mut known: HashSet<String> = HashSet::new();
+        let mut running: JoinSet<(String, Done)> = JoinSet::new();
+        match self.spool.list() {
+            Ok(ids) => {
+                if !ids.is_empty() {
+                    tracing::info!("queue: {} messages waiting from before", ids.len());
+                }
+                for id in ids {
+                    let at = self.spool.state(&id).next_attempt;
+                    if known.insert(id.clone()) {
+                        due.insert((at, id));
+                    }
+                }
+            }
+            Err(e) => tracing::error!("queue: cannot list the spool: {e}"),
+        }
+        let flush_path = self.spool.dir().join(FLUSH_FILE);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            // Start what is due, within the concurrency limit.
+            let now = now_secs();
+            while running.len() < self.cfg.concurrency && !shutdown.is_cancelled() {
+                let Some(first) = due.first().cloned() else {
+                    break;
+                };
+                if first.0 > now {
+                    break;
+                }
+                due.remove(&first);
+                let q = self.clone();
+                running.spawn(async move {
+                    let id = first.1;
+                    let done = q.attempt(&id).await;
+                    (id, done)
+                });
+            }
+            if shutdown.is_cancelled() && running.is_empty() {
+                return;
+            }
+            let next_due = due.first().map(|(t, _)| *t);
+            let sleep_for = match next_due {
+                Some(t) if running.len() < self.cfg.concurrency => {
+                    Duration::from_secs(t.saturating_sub(now)).max(Duration::from_millis(50))
+                }
+                _ => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                id = rx.recv(), if !shutdown.is_cancelled() => {
+                    if let Some(id) = id {
+                        if known.insert(id.clone()) {
+                            due.insert((0, id));
+                        }
+                    }
+                }
+                Some(r) = running.join_next(), if !running.is_empty() => {
+                    match r {
+                        Ok((id, Done::Finished)) => { known.remove(&id); }
+                        Ok((id, Done::Retry(at))) => { due.insert((at, id)); }
+                        Err(e) => tracing::error!("queue: delivery task failed: {e}"),
+                    }
+                }
+                _ = tokio::time::sleep(sleep_for) => {}
+                _ = tick.tick() => {
+                    if std::fs::remove_file(&flush_path).is_ok() {
+                        tracing::info!("queue: flush requested");
+                        let ids = self.spool.list().unwrap_or_default();
+                        let waiting: Vec<(u64, String)> = due.iter().cloned().collect();
+                        for (t, id) in waiting {
+                            due.remove(&(t, id.clone()));
+                            due.insert((0, id));
+                        }
+                        for id in ids {
+                            if known.insert(id.clone()) {
+                                due.insert((0, id));
+                            }
+                        }
+                    }
+                }
+                _ = shutdown.cancelled(), if !shutdown.is_cancelled() => {}
+            }
+        }
+    }
+
+    /// One delivery attempt of one entry.
+    async fn attempt(&self, id: &str) -> Done {
+        let spool = self.spool.clone();
+        let id2 = id.to_string();
+        let loaded = tokio::task::spawn_blocking(move || {
+            spool.load(&id2).map(|(e, m)| (e, m, spool.state(&id2)))
+        })
+        .await;
+        let (env, msg, mut state) = match loaded {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return Done::Finished,
+            Ok(Err(e)) => {
+                tracing::error!(id, "queue: cannot read spool entry: {e}");
+                return Done::Retry(now_secs() + self.cfg.retry_initial_secs);
+            }
+            Err(e) => {
+                tracing::error!(id, "queue: {e}");
+                return Done::Retry(now_secs() + self.cfg.retry_initial_secs);
+            }
+        };
+        state
+            .rcpts
+            .resize(env.rcpts.len(), RcptState::Pending { last_error: None });
+        let pending: Vec<usize> = (0..env.rcpts.len())
+            .filter(|i| matches!(state.rcpts[*i], RcptState::Pending { .. }))
+            .collect();
+        if !pending.is_empty() {
+            let results = self.deliver(&env, &msg, &pending).await;
+            for (i, r) in pending.iter().zip(results) {
+                let addr = &env.rcpts[*i].address;
+                match &r {
+                    RcptState::Delivered { reply } => {
+                        self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(target: "mxguard::delivery", id, rcpt = %addr, status = "delivered", reply = %reply);
+                    }
+                    RcptState::Failed { reply } => {
+                        self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(target: "mxguard::delivery", id, rcpt = %addr, status = "failed", reply = %reply);
+                    }
+                    RcptState::Pending { last_error } => {
+                        self.stats.deferred.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(target: "mxguard::delivery", id, rcpt = %addr, status = "deferred", reply = %last_error.as_deref().unwrap_or(""));
+                    }
+                }
+                state.rcpts[*i] = r;
+            }
+            state.attempts += 1;
+        }
+        let now = now_secs();
+        let still: Vec<usize> = (0..env.rcpts.len())
+            .filter(|i| matches!(state.rcpts[*i], RcptState::Pending { .. }))
+            .collect();
+        if !still.is_empty() {
+            if now.saturating_sub(env.received) < self.cfg.max_age_secs {
+                state.next_attempt = now + self.cfg.backoff(state.attempts).as_secs();
+                if let Err(e) = self.spool.set_state(id, &state) {
+                    tracing::error!(id, "queue: cannot record delivery state: {e}");
+                }
+                return Done::Retry(state.next_attempt);
+            }
+            for i in still {
+                let last = match &state.rcpts[i] {
+                    RcptState::Pending { last_error } => last_error.clone().unwrap_or_default(),
+                    _ => String::new(),
+                };
+                state.rcpts[i] = RcptState::Failed {
+                    reply: format!(
+                        "4.4.7 message expired after {} attempts; last error: {last}",
+                        state.attempts
+                    ),
+                };
+            }
+        }
+        // Every recipient is final: bounce the failures, then forget the entry.
+        if let Err(e) = self.spool.set_state(id, &state) {
+            tracing::error!(id, "queue: cannot record delivery state: {e}");
+            return Done::Retry(now + self.cfg.retry_initial_secs);
+        }
+        let failures: Vec<Failure> = env
+            .rcpts
+            .iter()
+            .zip(&state.rcpts)
+            .filter_map(|(r, s)| match s {
+                RcptState::Failed { reply } => {
+                    let wants = r
+                        .notify
+                        .as_deref()
+                        .map(|n| n.contains("FAILURE"))
+                        .unwrap_or(true);
+                    wants.then(|| Failure {
+                        address: r.address.clone(),
+                        orcpt: r.orcpt.clone(),
+                        reply: reply.clone(),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        if !failures.is_empty() && !env.dsn && !env.mail_from.is_empty() {
+            if let Err(e) = self.send_bounce(&env, &msg, &failures) {
+                tracing::error!(id, "queue: cannot store the bounce: {e}");
+                return Done::Retry(now + self.cfg.retry_initial_secs);
+            }
+        } else if !failures.is_empty() {
+            tracing::warn!(
+                id,
+                "queue: {} recipients failed; no bounce (null sender or bounce)",
+                failures.len()
+            );
+        }
+        if let Err(e) = self.spool.remove(id) {
+            tracing::error!(id, "queue: cannot remove finished entry: {e}");
+        }
+        Done::Finished
+    }
+
+    fn send_bounce(
+        &self,
+        env: &SpoolEnvelope,
+        msg: &[u8],
+        failures: &[Failure],
+    ) -> std::io::Result<()> {
+        let (bid, body) = dsn::bounce(&self.hostname, env, msg, failures, MAX_BOUNCE_RETURN);
+        let local = match &self.route {
+            Route::Maildir => true,
+            Route::Remote(_) => false,
+        };
+        let benv = SpoolEnvelope {
+            id: bid.clone(),
+            mail_from: String::new(),
+            rcpts: vec![crate::spool::SpoolRcpt {
+                address: env.mail_from.clone(),
+                local,
+                notify: None,
+                orcpt: None,
+            }],
+            received: now_secs(),
+            client_ip: "127.0.0.1".into(),
+            helo: self.hostname.clone(),
+            envid: None,
+            ret: None,
+            body_8bit: false,
+            smtputf8: false,
+            dsn: true,
+            verdict: "bounce".into(),
+        };
+        self.spool.store(&benv, &body)?;
+        self.stats.bounces.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(id = %env.id, bounce = %bid, to = %env.mail_from, "queue: bounce queued");
+        let _ = self.tx.send(bid);
+        Ok(())
+    }
+
+    /// Delivers to the recipients at `pending`; one state per recipient, same order.
+    async fn deliver(&self, env: &SpoolEnvelope, msg: &[u8], pending: &[usize]) -> Vec<RcptState> {
+        match &self.route {
+            Route::Maildir => {
+                let mut out = Vec::with_capacity(pending.len());
+                for &i in pending {
+                    let r = &env.rcpts[i];
+                    let local = r
+                        .address
+                        .rsplit_once('@')
+                        .map(|(l, _)| l.to_string())
+                        .unwrap_or_default();
+                    let local = local.trim_matches('"').to_string();
+                    if !r.local {
+                        out.push(RcptState::Failed {
+                            reply: "550 5.1.2 no route: this gateway delivers only local domains (next_hop = maildir)".into(),
+                        });
+                        continue;
+                    }
+                    let md = self.maildir.clone();
+                    let data = msg.to_vec();
+                    let res = tokio::task::spawn_blocking(move || md.deliver(&local, &data)).await;
+                    out.push(match res {
+                        Ok(Ok(path)) => RcptState::Delivered {
+                            reply: format!(
+                                "250 2.0.0 delivered to maildir as {}",
+                                path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+                            ),
+                        },
+                        Ok(Err(e)) if e.is_temporary() => RcptState::Pending {
+                            last_error: Some(format!("451 4.3.0 {e}")),
+                        },
+                        Ok(Err(e)) => RcptState::Failed {
+                            reply: format!("550 5.1.1 {e}"),
+                        },
+                        Err(e) => RcptState::Pending {
+                            last_error: Some(format!("451 4.3.0 {e}")),
+                        },
+                    });
+                }
+                out
+            }
+            Route::Remote(hop) => {
+                let opts = ClientOptions {
+                    helo_name: self.hostname.clone(),
+                    connect_timeout: Duration::from_secs(self.cfg.connect_timeout_secs),
+                    command_timeout: Duration::from_secs(self.cfg.command_timeout_secs),
+                    data_timeout: Duration::from_secs(self.cfg.data_timeout_secs),
+                };
+                let oenv = OutboundEnvelope {
+                    mail_from: env.mail_from.clone(),
+                    rcpts: pending
+                        .iter()
+                        .map(|&i| OutboundRcpt {
+                            address: env.rcpts[i].address.clone(),
+                            notify: env.rcpts[i].notify.clone(),
+                            orcpt: env.rcpts[i].orcpt.clone(),
+                        })
+                        .collect(),
+                    envid: env.envid.clone(),
+                    ret: env.ret.as_deref().map(|r| {
+                        if r == "HDRS" {
+                            crate::proto::command::Ret::Headers
+                        } else {
+                            crate::proto::command::Ret::Full
+                        }
+                    }),
+                    body_8bit: env.body_8bit,
+                    smtputf8: env.smtputf8,
+                    size: Some(msg.len() as u64),
+                };
+                match client::deliver(hop, &opts, &oenv, msg).await {
+                    Ok(results) => results
+                        .into_iter()
+                        .map(|r| match r.outcome {
+                            Outcome::Delivered(reply) => RcptState::Delivered {
+                                reply: reply_text(&reply),
+                            },
+                            Outcome::Permanent(f) => RcptState::Failed {
+                                reply: failure_text(&f),
+                            },
+                            Outcome::Temporary(f) => RcptState::Pending {
+                                last_error: Some(failure_text(&f)),
+                            },
+                        })
+                        .collect(),
+                    Err(e) => pending
+                        .iter()
+                        .map(|_| RcptState::Pending {
+                            last_error: Some(format!("{hop}: {e}")),
+                        })
+                        .collect(),
+                }
+            }
+        }
+    }
+}
