@@ -566,7 +566,8 @@ impl GatewayInner {
 
     fn add_stamp(&self, msg: &[u8], result: &str) -> Vec<u8> {
         match &self.stamp {
-            Some(st) => st.stamp(msg, result, &self.node_id),
+            // Ours supersedes any earlier stamp (a trusted client's, valid or not).
+            Some(st) => st.stamp(&crate::stamp::strip(msg), result, &self.node_id),
             None => msg.to_vec(),
         }
     }

@@ -140,13 +140,23 @@ impl Queue {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            // Start what is due, within the concurrency limit.
+            // Start what is due, within the concurrency limit. While shutting
+            // down, only first attempts of messages already accepted start
+            // (they are in the channel or due at 0), not retries.
             let now = now_secs();
-            while running.len() < self.cfg.concurrency && !shutdown.is_cancelled() {
+            let stopping = shutdown.is_cancelled();
+            if stopping {
+                while let Ok(id) = rx.try_recv() {
+                    if known.insert(id.clone()) {
+                        due.insert((0, id));
+                    }
+                }
+            }
+            while running.len() < self.cfg.concurrency {
                 let Some(first) = due.first().cloned() else {
                     break;
                 };
-                if first.0 > now {
+                if first.0 > now || (stopping && first.0 != 0) {
                     break;
                 }
                 due.remove(&first);
@@ -157,7 +167,7 @@ impl Queue {
                     (id, done)
                 });
             }
-            if shutdown.is_cancelled() && running.is_empty() {
+            if stopping && running.is_empty() {
                 return;
             }
             let next_due = due.first().map(|(t, _)| *t);

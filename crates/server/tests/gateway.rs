@@ -1,0 +1,466 @@
+//! End-to-end tests of `mxguard serve` with real clients (swaks, a raw socket)
+//! and real next hops (Postfix's smtp-sink, a second mxguard as hub).
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+use support::{dns, need, swaks, Gateway, Raw, EICAR};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn clean_mail_is_delivered_into_maildir_with_trace_and_stamp() {
+    let g = Gateway::start("", "");
+    let (ok, t) = swaks(
+        g.port,
+        &[
+            "--to",
+            "user@example.com",
+            "--from",
+            "s@sender.test",
+            "--body",
+            "hello there",
+        ],
+    );
+    assert!(ok, "{t}");
+    assert!(t.contains("250 2.0.0 Ok: queued as"), "{t}");
+    let m = g.maildir("user", 1, WAIT);
+    assert_eq!(m.len(), 1, "{}", g.log_text());
+    let s = text(&m[0]);
+    assert!(s.starts_with("X-MXGuard-Stamp: v=1; engine="), "{s}");
+    assert!(
+        s.contains("result=clean") && s.contains("node=test1"),
+        "{s}"
+    );
+    assert!(
+        s.contains("Received: from ") && s.contains("by mx.test (mxguard) with ESMTP id "),
+        "{s}"
+    );
+    assert!(s.contains("hello there"));
+    assert!(g.wait_queue_empty(WAIT));
+}
+
+#[test]
+fn eicar_is_rejected_at_end_of_data_by_default() {
+    let g = Gateway::start("", "");
+    let (ok, t) = swaks(g.port, &["--to", "user@example.com", "--body", EICAR]);
+    assert!(!ok, "{t}");
+    assert!(
+        t.contains("554 5.7.1 Message refused: virus found (Win.Test.EICAR"),
+        "{t}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(g.maildir("user", 0, Duration::ZERO).is_empty());
+    assert!(g.quarantine_records().is_empty(), "reject keeps nothing");
+    assert!(
+        g.log_text().contains("action=\"reject\""),
+        "{}",
+        g.log_text()
+    );
+}
+
+#[test]
+fn eicar_attachment_is_quarantined_when_configured() {
+    let g = Gateway::start("", "[actions]\ninfected = \"quarantine\"\n");
+    let dir = tempfile::tempdir().unwrap();
+    let att = dir.path().join("invoice.com");
+    std::fs::write(&att, EICAR).unwrap();
+    let (ok, t) = swaks(
+        g.port,
+        &[
+            "--to",
+            "user@example.com",
+            "--attach",
+            att.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{t}");
+    assert!(t.contains("250 2.0.0 Ok: queued as"), "{t}");
+    let q = g.quarantine_records();
+    assert_eq!(q.len(), 1, "{}", g.log_text());
+    assert_eq!(q[0]["reason"], "infected");
+    assert_eq!(q[0]["rcpts"][0], "user@example.com");
+    let f = &q[0]["findings"][0];
+    assert!(
+        f["name"].as_str().unwrap().starts_with("Win.Test.EICAR"),
+        "{f}"
+    );
+    assert!(
+        f["location"].as_str().unwrap().starts_with("part[2]"),
+        "{f}"
+    );
+    let id = q[0]["id"].as_str().unwrap();
+    let eml = std::fs::read(g.data().join("quarantine").join(format!("{id}.eml"))).unwrap();
+    assert!(text(&eml).contains("Received: from"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        g.maildir("user", 0, Duration::ZERO).is_empty(),
+        "quarantined mail is not delivered"
+    );
+}
+
+#[test]
+fn tag_action_delivers_with_status_and_subject() {
+    let g = Gateway::start(
+        "",
+        "[actions]\ninfected = \"tag\"\ntag_subject = \"[VIRUS]\"\n",
+    );
+    let (ok, t) = swaks(
+        g.port,
+        &[
+            "--to",
+            "user@example.com",
+            "--header",
+            "Subject: invoice",
+            "--body",
+            EICAR,
+        ],
+    );
+    assert!(ok, "{t}");
+    let m = g.maildir("user", 1, WAIT);
+    let s = text(&m[0]);
+    assert!(
+        s.contains("X-MXGuard-Status: infected; Win.Test.EICAR"),
+        "{s}"
+    );
+    assert!(s.contains("Subject: [VIRUS] invoice"), "{s}");
+    assert!(
+        s.contains("result=suspicious"),
+        "a tagged message is not stamped clean: {s}"
+    );
+}
+
+#[test]
+fn open_relay_is_refused_and_trusted_networks_may_relay() {
+    let g = Gateway::start("", "");
+    let (ok, t) = swaks(
+        g.port,
+        &["--to", "victim@elsewhere.test", "--quit-after", "RCPT"],
+    );
+    assert!(!ok, "{t}");
+    assert!(
+        t.contains("550 5.7.1 <victim@elsewhere.test>: Relaying denied"),
+        "{t}"
+    );
+    // Address literals are not a way around it.
+    let (_, t) = swaks(
+        g.port,
+        &["--to", "root@[127.0.0.1]", "--quit-after", "RCPT"],
+    );
+    assert!(t.contains("550 5.7.1"), "{t}");
+    drop(g);
+    // A trusted client may relay anywhere when there is a next hop.
+    let sink = support::free_port();
+    let g = Gateway::start(
+        &format!("trusted_networks = [\"127.0.0.0/8\"]\nnext_hop = \"smtp://127.0.0.1:{sink}\""),
+        "",
+    );
+    let (ok, t) = swaks(
+        g.port,
+        &["--to", "someone@elsewhere.test", "--quit-after", "RCPT"],
+    );
+    assert!(ok, "{t}");
+}
+
+#[test]
+fn pipelining_starttls_and_bdat() {
+    let g = Gateway::start("", "");
+    let (ok, t) = swaks(g.port, &["--to", "user@example.com", "--pipeline"]);
+    assert!(ok && t.contains("250 2.0.0 Ok: queued"), "{t}");
+    let (ok, t) = swaks(
+        g.port,
+        &["--to", "user@example.com", "-tls", "--body", "over tls"],
+    );
+    assert!(ok, "{t}");
+    assert!(
+        t.contains("220 2.0.0 Ready to start TLS") && t.contains("TLS started"),
+        "{t}"
+    );
+    // BDAT in two chunks, pipelined, from a raw client.
+    let mut c = Raw::connect(g.port);
+    let ehlo = c.cmd("EHLO raw.test");
+    assert!(ehlo.contains("CHUNKING"), "{ehlo}");
+    let chunk1 = b"Subject: bdat\r\n\r\nfirst ";
+    let chunk2 = b"second\r\n";
+    let mut p = format!(
+        "MAIL FROM:<a@raw.test>\r\nRCPT TO:<user@example.com>\r\nBDAT {}\r\n",
+        chunk1.len()
+    )
+    .into_bytes();
+    p.extend_from_slice(chunk1);
+    p.extend_from_slice(format!("BDAT {} LAST\r\n", chunk2.len()).as_bytes());
+    p.extend_from_slice(chunk2);
+    c.send(&p);
+    assert!(c.reply().starts_with("250 2.1.0"));
+    assert!(c.reply().starts_with("250 2.1.5"));
+    assert!(c.reply().starts_with("250 2.0.0"));
+    let last = c.reply();
+    assert!(last.starts_with("250 2.0.0 Ok: queued"), "{last}");
+    let m = g.maildir("user", 3, WAIT);
+    assert_eq!(m.len(), 3, "{}", g.log_text());
+    let all: String = m.iter().map(|b| text(b)).collect();
+    assert!(all.contains("first second"), "{all}");
+    assert!(
+        all.contains("with ESMTPS"),
+        "the TLS message says so in Received: {all}"
+    );
+}
+
+#[test]
+fn dnsbl_listing_refuses_at_connect_and_error_codes_do_not() {
+    let mut a = HashMap::new();
+    a.insert(
+        "1.0.0.127.listed.test".to_string(),
+        vec!["127.0.0.2".parse().unwrap()],
+    );
+    a.insert(
+        "1.0.0.127.broken.test".to_string(),
+        vec!["127.255.255.254".parse().unwrap()],
+    );
+    let mut txt = HashMap::new();
+    txt.insert(
+        "1.0.0.127.listed.test".to_string(),
+        "Listed for testing".to_string(),
+    );
+    let d = dns::start(a, txt);
+    // Error answers (127.255.255.x) and unknown zones are "not listed".
+    let g = Gateway::start(
+        &format!(
+            "dnsbl_zones = [\"broken.test\", \"unknown.test\"]\ndnsbl_resolver = \"127.0.0.1:{}\"",
+            d.port
+        ),
+        "",
+    );
+    let (ok, t) = swaks(g.port, &["--to", "user@example.com"]);
+    assert!(ok, "{t}");
+    drop(g);
+    let g = Gateway::start(
+        &format!(
+            "dnsbl_zones = [\"broken.test\", \"listed.test\"]\ndnsbl_resolver = \"127.0.0.1:{}\"",
+            d.port
+        ),
+        "",
+    );
+    let (ok, t) = swaks(g.port, &["--to", "user@example.com"]);
+    assert!(!ok, "{t}");
+    assert!(t.contains("554 5.7.1 Service unavailable; client [127.0.0.1] blocked using listed.test: Listed for testing"), "{t}");
+    assert!(g.log_text().contains("listed in DNSBL"), "{}", g.log_text());
+    // The allow list skips the DNSBL.
+    drop(g);
+    let g = Gateway::start(
+        &format!("dnsbl_zones = [\"listed.test\"]\ndnsbl_resolver = \"127.0.0.1:{}\"\nip_allow = [\"127.0.0.1/32\"]", d.port),
+        "",
+    );
+    let (ok, t) = swaks(g.port, &["--to", "user@example.com"]);
+    assert!(ok, "{t}");
+    drop(g);
+    // The deny list refuses before anything else.
+    let g = Gateway::start("ip_deny = [\"127.0.0.0/8\"]", "");
+    let (ok, t) = swaks(g.port, &["--to", "user@example.com"]);
+    assert!(
+        !ok && t.contains("554 5.7.1 Client address [127.0.0.1] is denied"),
+        "{t}"
+    );
+}
+
+/// Edge → hub → Maildir: the hub honours the edge's stamp (same key, trusted
+/// network) and skips the scan; a stamp forged by an outsider is removed at the edge.
+#[test]
+fn hub_skips_the_scan_on_a_valid_stamp_and_edge_strips_forged_ones() {
+    let keydir = tempfile::tempdir().unwrap();
+    let key = keydir.path().join("stamp.key");
+    let hub = Gateway::start_with_env(
+        "role = \"hub\"\ntrusted_networks = [\"127.0.0.0/8\"]",
+        &format!("[stamp]\nkey_file = \"{}\"\n", key.display()),
+        &[("MXGUARD_LOG", "info,mxguard_smtp=debug")],
+    );
+    let edge = Gateway::start(
+        &format!("relay_domains = [\"example.com\"]\nlocal_domains = []\nnext_hop = \"smtp://127.0.0.1:{}\"", hub.port),
+        &format!("[stamp]\nkey_file = \"{}\"\n", key.display()),
+    );
+    let forged =
+        "X-MXGuard-Stamp: v=1; engine=0.1.0; sigs=x; result=clean; node=evil; t=1; mac=AAAA";
+    let (ok, t) = swaks(
+        edge.port,
+        &[
+            "--to",
+            "user@example.com",
+            "--header",
+            forged,
+            "--body",
+            "via edge",
+        ],
+    );
+    assert!(ok, "{t}");
+    let m = hub.maildir("user", 1, WAIT);
+    assert_eq!(
+        m.len(),
+        1,
+        "edge: {}\nhub: {}",
+        edge.log_text(),
+        hub.log_text()
+    );
+    let s = text(&m[0]);
+    assert_eq!(
+        s.matches("X-MXGuard-Stamp:").count(),
+        1,
+        "only the edge's stamp: {s}"
+    );
+    assert!(s.contains("node=test1") && !s.contains("node=evil"), "{s}");
+    assert!(
+        edge.log_text().contains("removed antivirus stamp"),
+        "{}",
+        edge.log_text()
+    );
+    assert!(
+        hub.log_text().contains("antivirus scan skipped"),
+        "{}",
+        hub.log_text()
+    );
+    // A stamp is only worth something with the key: without it the hub scans.
+    let (ok, t) = swaks(hub.port, &["--to", "user@example.com", "--header", forged]);
+    assert!(ok, "{t}");
+    assert!(hub.maildir("user", 2, WAIT).len() == 2);
+    assert!(
+        hub.log_text().contains("stamp not used"),
+        "{}",
+        hub.log_text()
+    );
+}
+
+/// The next hop refuses a recipient permanently: a DSN goes back to the sender.
+#[test]
+fn permanent_failure_bounces_to_the_sender() {
+    let sink_bin = need("smtp-sink", "postfix");
+    let port = support::free_port();
+    let mut sink = std::process::Command::new(sink_bin)
+        .args([
+            "-u",
+            "root",
+            "-f",
+            "RCPT",
+            &format!("127.0.0.1:{port}"),
+            "10",
+        ])
+        .spawn()
+        .unwrap();
+    let g = Gateway::start(&format!("relay_domains = [\"example.com\"]\nlocal_domains = [\"sender.test\"]\nnext_hop = \"smtp://127.0.0.1:{port}\""), "");
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, t) = swaks(
+        g.port,
+        &["--to", "user@example.com", "--from", "me@sender.test"],
+    );
+    assert!(ok, "{t}");
+    let t0 = std::time::Instant::now();
+    while !g.log_text().contains("bounce queued") && t0.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = g.log_text();
+    let _ = sink.kill();
+    assert!(log.contains("status=\"failed\""), "{log}");
+    assert!(log.contains("bounce queued"), "{log}");
+}
+
+#[test]
+fn queue_holds_mail_while_the_next_hop_is_down_and_flush_delivers_it() {
+    let sink_bin = need("smtp-sink", "postfix");
+    let port = support::free_port();
+    let g = Gateway::start(
+        &format!("relay_domains = [\"example.com\"]\nlocal_domains = []\nnext_hop = \"smtp://127.0.0.1:{port}\""),
+        "[queue]\nretry_initial_secs = 3600\nretry_max_secs = 3600\n",
+    );
+    let (ok, t) = swaks(g.port, &["--to", "user@example.com", "--from", "a@b.test"]);
+    assert!(ok, "{t}");
+    std::thread::sleep(Duration::from_millis(500));
+    let out = g.mxguard(&["queue", "list"]);
+    let list = text(&out.stdout);
+    assert!(list.contains("user@example.com [deferred"), "{list}");
+    assert!(list.contains("1 message(s)"), "{list}");
+    let out = g.mxguard(&["queue", "list", "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    let show = g.mxguard(&["queue", "show", &id]);
+    assert!(
+        text(&show.stdout).contains("Received: from"),
+        "{}",
+        text(&show.stdout)
+    );
+    // The next hop comes back; flush retries now instead of in an hour.
+    let dump = tempfile::tempdir().unwrap();
+    let mut sink = std::process::Command::new(sink_bin)
+        .args([
+            "-u",
+            "root",
+            "-d",
+            &format!("{}/%M.", dump.path().display()),
+            &format!("127.0.0.1:{port}"),
+            "10",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = g.mxguard(&["queue", "flush"]);
+    assert!(out.status.success());
+    let ok = g.wait_queue_empty(WAIT);
+    let _ = sink.kill();
+    assert!(ok, "{}", g.log_text());
+    let dumped: usize = std::fs::read_dir(dump.path()).unwrap().count();
+    assert_eq!(dumped, 1);
+}
+
+/// SIGTERM in the middle of DATA: the transaction finishes with 250, then the process exits 0.
+#[test]
+fn sigterm_lets_the_session_in_progress_finish() {
+    let mut g = Gateway::start("", "");
+    let mut c = Raw::connect(g.port);
+    c.cmd("EHLO raw.test");
+    assert!(c.cmd("MAIL FROM:<a@raw.test>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<user@example.com>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send(b"Subject: in flight\r\n\r\nfirst half\r\n");
+    support::unsafe_kill(g.child.id(), "TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    c.send(b"second half\r\n.\r\n");
+    let r = c.reply();
+    assert!(r.starts_with("250 2.0.0 Ok: queued"), "{r}");
+    let q = c.cmd("QUIT");
+    assert!(q.starts_with("221") || q.starts_with("421"), "{q}");
+    let st = g.terminate();
+    assert!(st.success(), "{st}: {}", g.log_text());
+    let m = g.maildir("user", 1, Duration::ZERO);
+    assert_eq!(m.len(), 1, "delivered before exit: {}", g.log_text());
+}
+
+#[test]
+fn config_check_reports_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.toml");
+    std::fs::write(&f, "[smtp]\nlisten = [\"nowhere\"]\nnext_hop = \"ftp://x\"\ntrusted_networks = [\"1.2.3.4/99\"]\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mxguard"))
+        .args(["config", "check"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let e = text(&out.stderr);
+    for key in ["smtp.listen", "smtp.next_hop", "smtp.trusted_networks"] {
+        assert!(e.contains(key), "{key}: {e}");
+    }
+    std::fs::write(&f, "[smtp]\nlisten = [\"127.0.0.1:25\"]\nunknown_key = 1\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mxguard"))
+        .args(["config", "check"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let e = text(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("unknown_key") && e.contains("line 3"),
+        "{e}"
+    );
+}
