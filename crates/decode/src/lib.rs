@@ -16,6 +16,11 @@
 //!   then its members, depth first, so a signature on the container fires
 //!   before any decoding work, and [`Flow::Stop`] ends the walk at once.
 //!
+//! The [`rewrite`] module undoes part of a walk: given the locations of
+//! harmful objects in a message, it removes the MIME parts holding them and
+//! leaves a text notice in their place (the gateway's `clean` action), finding
+//! the parts with the same MIME splitter, so with the same numbering.
+//!
 //! # DESIGN
 //! The walk (`Walk::process`) visits an object, asks [`kind::container_kind`]
 //! what it is by magic bytes (never by name or Content-Type), and hands its
@@ -51,6 +56,7 @@ mod mail;
 
 pub use budget::{DecodeBudget, HeuristicsConfig, Limit};
 pub use kind::Kind;
+pub use mail::rewrite;
 pub use mxguard_sigs::filetype::FileType;
 
 use mxguard_types::Finding;

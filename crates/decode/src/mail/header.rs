@@ -31,6 +31,12 @@ pub(crate) fn is_field_start(line: &[u8]) -> bool {
     }
 }
 
+/// A field line's name (trimmed) and raw value (after the colon).
+pub(crate) fn split_field(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = memchr::memchr(b':', line)?;
+    Some((line[..colon].trim_ascii(), &line[colon + 1..]))
+}
+
 /// Adds one raw header line (or continuation) to the field being collected.
 pub(crate) struct FieldCollector {
     pub fields: Fields,
@@ -60,11 +66,10 @@ impl FieldCollector {
             return;
         }
         self.current = None;
-        let Some(colon) = memchr::memchr(b':', line) else {
+        let Some((name, value)) = split_field(line) else {
             return;
         };
-        let name = line[..colon].trim_ascii();
-        let value = line[colon + 1..].to_vec();
+        let value = value.to_vec();
         let slot = if name.eq_ignore_ascii_case(b"content-type") {
             (0, &mut self.fields.content_type)
         } else if name.eq_ignore_ascii_case(b"content-disposition") {

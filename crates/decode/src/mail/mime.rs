@@ -4,6 +4,10 @@
 //! hash map, so nesting does not make it quadratic, and nothing recurses.
 //! Every leaf part is handed to the walk as soon as its end is found.
 //!
+//! The splitter reports to a [`Sink`]: the walk's sink decodes each leaf and
+//! hands it to the [`Extractor`]; the rewrite's (`crate::rewrite`) records where
+//! the entities it was asked about lie, so both number parts identically.
+//!
 //! Why not mail-parser's structure: it recurses into encoded attached messages
 //! only 3 levels deep, flattens unencoded ones into the parent, and mis-splits
 //! some malformed input. Its charset tables are used for text parts.
@@ -29,9 +33,11 @@ struct Frame {
     number: Vec<u32>,
     children: u32,
     digest: bool,
-    /// Its declared type and where its body starts (to hand over the body if
-    /// no delimiter is ever found).
+    /// Its declared type, header fields, and where the entity and its body
+    /// start (to hand over the body if no delimiter is ever found).
     declared: String,
+    fields: Fields,
+    start: usize,
     body_start: usize,
 }
 
@@ -43,9 +49,43 @@ struct BoundaryHit {
     close: bool,
 }
 
-struct Parser<'d, 'e, 'w, 'o, 'v> {
+/// One entity the splitter found, as a [`Sink`] sees it.
+pub(crate) struct Entity<'a> {
+    /// IMAP section number; empty for the message itself.
+    pub number: &'a [u32],
+    /// Where its first header line starts (just after the boundary line).
+    pub start: usize,
+    /// Where its body starts: after the blank line, or at the first line that
+    /// is not a header field.
+    pub body_start: usize,
+    /// Where its body ends: before the line break that belongs to the next
+    /// boundary line, or the end of the input.
+    pub end: usize,
+    pub fields: &'a Fields,
+    /// `type/subtype` from Content-Type, lowercased, or the default
+    /// (`text/plain`; `message/rfc822` inside a `multipart/digest`).
+    pub declared: &'a str,
+}
+
+/// Receives what the splitter finds, in input order.
+pub(crate) trait Sink {
+    /// A leaf part; `body` is its raw (still transfer-encoded) body.
+    fn leaf(&mut self, e: &Entity<'_>, body: &[u8]) -> Flow;
+    /// A multipart in which no boundary line of its own was ever found: its
+    /// body (raw) stands for the one part it holds.
+    fn undivided(&mut self, e: &Entity<'_>, body: &[u8]) -> Flow;
+    /// A multipart was opened; its parts follow (`end` is unknown yet: it is
+    /// `body_start` here).
+    fn multipart(&mut self, e: &Entity<'_>) {
+        let _ = e;
+    }
+    /// Multiparts nest deeper than `limit` at `number` (reported once).
+    fn too_deep(&mut self, number: &[u32], limit: usize) -> Flow;
+}
+
+struct Parser<'d, S> {
     data: &'d [u8],
-    ex: &'e mut Extractor<'w, 'o, 'v>,
+    sink: S,
     frames: Vec<Frame>,
     index: HashMap<Vec<u8>, usize>,
     nest_limit: usize,
@@ -56,10 +96,20 @@ struct Parser<'d, 'e, 'w, 'o, 'v> {
 /// Splits a message into its leaf parts (see the module doc); never panics;
 /// time and memory linear in the input (plus one decoded part at a time).
 pub(crate) fn extract(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
-    let nest_limit = (ex.budget().max_depth as usize).clamp(1, MAX_MULTIPART_NESTING);
+    let nest_limit = nest_limit(ex.budget().max_depth);
+    split(data, nest_limit, WalkSink { ex });
+}
+
+/// How deep multiparts are split for a budget's `max_depth`.
+pub(crate) fn nest_limit(max_depth: u32) -> usize {
+    (max_depth as usize).clamp(1, MAX_MULTIPART_NESTING)
+}
+
+/// Runs the splitter over `data`, reporting to `sink`. Never panics; linear.
+pub(crate) fn split<S: Sink>(data: &[u8], nest_limit: usize, sink: S) -> S {
     let mut p = Parser {
         data,
-        ex,
+        sink,
         frames: Vec::new(),
         index: HashMap::new(),
         nest_limit,
@@ -67,9 +117,67 @@ pub(crate) fn extract(data: &[u8], ex: &mut Extractor<'_, '_, '_>) {
         stop: false,
     };
     p.run();
+    p.sink
 }
 
-fn segment(number: &[u32]) -> String {
+/// What one header-block line is, by the same rules for every entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderLine {
+    /// An empty line: the body starts after it.
+    Blank,
+    /// `Name: value`.
+    Field,
+    /// A folded continuation of the field before.
+    Continuation,
+    /// Not a header line: the body starts at this line.
+    Body,
+}
+
+/// Classifies `line` (without its line end); `first`: no field was seen yet
+/// in this entity.
+pub(crate) fn header_line(line: &[u8], first: bool) -> HeaderLine {
+    let Some(&c) = line.first() else {
+        return HeaderLine::Blank;
+    };
+    let continuation = c == b' ' || c == b'\t';
+    if continuation {
+        if first {
+            HeaderLine::Body
+        } else {
+            HeaderLine::Continuation
+        }
+    } else if header::is_field_start(line) {
+        HeaderLine::Field
+    } else {
+        HeaderLine::Body
+    }
+}
+
+/// The declared file name of a part: Content-Disposition `filename`, else
+/// Content-Type `name`, decoded and trimmed.
+pub(crate) fn declared_name(fields: &Fields) -> Option<String> {
+    trimmed_name(declared_name_raw(fields))
+}
+
+/// Content-Disposition `filename`, else Content-Type `name`, decoded.
+fn declared_name_raw(fields: &Fields) -> Option<String> {
+    fields
+        .disposition
+        .as_deref()
+        .and_then(|d| header::param(d, "filename"))
+        .or_else(|| {
+            fields
+                .content_type
+                .as_deref()
+                .and_then(|c| header::param(c, "name"))
+        })
+}
+
+fn trimmed_name(n: Option<String>) -> Option<String> {
+    n.map(|n| n.trim().to_string()).filter(|n| !n.is_empty())
+}
+
+pub(crate) fn segment(number: &[u32]) -> String {
     let mut s = String::from("part[");
     for (i, n) in number.iter().enumerate() {
         if i > 0 {
@@ -83,7 +191,7 @@ fn segment(number: &[u32]) -> String {
 
 /// The end of a body that is followed by a boundary line at `line_start`: the
 /// line break before the boundary belongs to the boundary.
-fn body_end(data: &[u8], body_start: usize, line_start: usize) -> usize {
+pub(crate) fn body_end(data: &[u8], body_start: usize, line_start: usize) -> usize {
     let mut e = line_start;
     if e > body_start && data.get(e - 1) == Some(&b'\n') {
         e -= 1;
@@ -94,7 +202,7 @@ fn body_end(data: &[u8], body_start: usize, line_start: usize) -> usize {
     e.max(body_start)
 }
 
-impl Parser<'_, '_, '_, '_, '_> {
+impl<S: Sink> Parser<'_, S> {
     fn run(&mut self) {
         // The next entity to parse: (start, section number).
         let mut entity: Option<(usize, Vec<u32>)> = Some((0, Vec::new()));
@@ -140,18 +248,16 @@ impl Parser<'_, '_, '_, '_, '_> {
         if f.children == 0 {
             let e = body_end(self.data, f.body_start, end);
             let body = self.data.get(f.body_start..e).unwrap_or_default();
-            let number = if f.number.is_empty() {
-                vec![1]
-            } else {
-                f.number
+            let entity = Entity {
+                number: &f.number,
+                start: f.start,
+                body_start: f.body_start,
+                end: e,
+                fields: &f.fields,
+                declared: &f.declared,
             };
-            let meta = ChildMeta {
-                segment: segment(&number),
-                declared_type: Some(f.declared),
-                ..Default::default()
-            };
-            if !body.trim_ascii().is_empty() {
-                self.hand_over(meta, Cow::Borrowed(body));
+            if self.sink.undivided(&entity, body) == Flow::Stop {
+                self.stop = true;
             }
         }
     }
@@ -222,8 +328,7 @@ impl Parser<'_, '_, '_, '_, '_> {
                     close,
                 });
             }
-            let continuation = line[0] == b' ' || line[0] == b'\t';
-            if (first && continuation) || (!continuation && !header::is_field_start(line)) {
+            if header_line(line, first) == HeaderLine::Body {
                 // No (more) header fields: the body starts here.
                 body_start = s;
                 break;
@@ -253,31 +358,33 @@ impl Parser<'_, '_, '_, '_, '_> {
                 .filter(|b| !b.is_empty());
             if let Some(boundary) = boundary {
                 if self.frames.len() < self.nest_limit {
+                    self.sink.multipart(&Entity {
+                        number: &number,
+                        start,
+                        body_start,
+                        end: body_start,
+                        fields: &fields,
+                        declared: &declared,
+                    });
                     let at = self.frames.len();
                     let shadowed = self.index.insert(boundary.clone(), at);
+                    let digest = sub == "digest";
                     self.frames.push(Frame {
                         boundary,
                         shadowed,
                         number,
                         children: 0,
-                        digest: sub == "digest",
+                        digest,
                         declared,
+                        fields,
+                        start,
                         body_start,
                     });
                     return self.seek(body_start);
                 }
                 if !self.nest_reported {
                     self.nest_reported = true;
-                    let seg = segment(&number);
-                    let detail = format!(
-                        "multiparts nested deeper than {} levels; the inner one is scanned as one part",
-                        self.nest_limit
-                    );
-                    if self
-                        .ex
-                        .limit(crate::Limit::MaxRecursion, Some(&seg), &detail)
-                        == Flow::Stop
-                    {
+                    if self.sink.too_deep(&number, self.nest_limit) == Flow::Stop {
                         self.stop = true;
                         return None;
                     }
@@ -301,14 +408,40 @@ impl Parser<'_, '_, '_, '_, '_> {
                 }
             }
         }
-        let number = if number.is_empty() { vec![1] } else { number };
         let body = self.data.get(body_start..end).unwrap_or_default();
-        self.leaf(&number, &fields, declared, body);
+        let entity = Entity {
+            number: &number,
+            start,
+            body_start,
+            end,
+            fields: &fields,
+            declared: &declared,
+        };
+        if self.sink.leaf(&entity, body) == Flow::Stop {
+            self.stop = true;
+        }
         hit
     }
+}
 
+/// The walk's sink: decodes each part and hands it to the [`Extractor`].
+struct WalkSink<'e, 'w, 'o, 'v> {
+    ex: &'e mut Extractor<'w, 'o, 'v>,
+}
+
+/// The section number a part is located by: the message's own body is `part[1]`.
+fn part_number(number: &[u32]) -> &[u32] {
+    if number.is_empty() {
+        &[1]
+    } else {
+        number
+    }
+}
+
+impl Sink for WalkSink<'_, '_, '_, '_> {
     /// Decodes one leaf part and hands it over.
-    fn leaf(&mut self, number: &[u32], fields: &Fields, declared: String, body: &[u8]) {
+    fn leaf(&mut self, e: &Entity<'_>, body: &[u8]) -> Flow {
+        let fields = e.fields;
         let encoding = fields
             .encoding
             .as_deref()
@@ -327,27 +460,15 @@ impl Parser<'_, '_, '_, '_, '_> {
             _ => Cow::Borrowed(body),
         };
         if bytes.is_empty() {
-            return;
+            return Flow::Continue;
         }
-        let name = fields
-            .disposition
-            .as_deref()
-            .and_then(|d| header::param(d, "filename"))
-            .or_else(|| {
-                fields
-                    .content_type
-                    .as_deref()
-                    .and_then(|c| header::param(c, "name"))
-            })
-            .or(uu_name)
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty());
-        let mut seg = segment(number);
+        let name = trimmed_name(declared_name_raw(fields).or(uu_name));
+        let mut seg = segment(part_number(e.number));
         if let Some(n) = &name {
             seg.push('/');
             seg.push_str(n);
         }
-        let text = if declared.starts_with("text/") && self.ex.wants_text() {
+        let text = if e.declared.starts_with("text/") && self.ex.wants_text() {
             let cs = fields
                 .content_type
                 .as_deref()
@@ -356,24 +477,50 @@ impl Parser<'_, '_, '_, '_, '_> {
         } else {
             None
         };
-        let is_message = matches!(declared.as_str(), "message/rfc822" | "message/global");
+        let is_message = matches!(e.declared, "message/rfc822" | "message/global");
         let meta = ChildMeta {
             segment: seg,
             name,
-            declared_type: Some(declared),
+            declared_type: Some(e.declared.to_string()),
             text,
             kind: is_message.then_some(crate::Kind::Mail),
         };
-        self.hand_over(meta, bytes);
+        self.hand_over(meta, bytes)
     }
 
-    fn hand_over(&mut self, meta: ChildMeta, bytes: Cow<'_, [u8]>) {
+    /// The raw body, unless it is blank.
+    fn undivided(&mut self, e: &Entity<'_>, body: &[u8]) -> Flow {
+        if body.trim_ascii().is_empty() {
+            return Flow::Continue;
+        }
+        let meta = ChildMeta {
+            segment: segment(part_number(e.number)),
+            declared_type: Some(e.declared.to_string()),
+            ..Default::default()
+        };
+        self.hand_over(meta, Cow::Borrowed(body))
+    }
+
+    fn too_deep(&mut self, number: &[u32], limit: usize) -> Flow {
+        let seg = segment(number);
+        let detail = format!(
+            "multiparts nested deeper than {limit} levels; the inner one is scanned as one part"
+        );
+        self.ex
+            .limit(crate::Limit::MaxRecursion, Some(&seg), &detail)
+    }
+}
+
+impl WalkSink<'_, '_, '_, '_> {
+    fn hand_over(&mut self, meta: ChildMeta, bytes: Cow<'_, [u8]>) -> Flow {
         let flow = match bytes {
             Cow::Borrowed(b) => self.ex.child(meta, b),
             Cow::Owned(v) => self.ex.child_owned(meta, v),
         };
         if flow == Flow::Stop || self.ex.done() {
-            self.stop = true;
+            Flow::Stop
+        } else {
+            Flow::Continue
         }
     }
 }

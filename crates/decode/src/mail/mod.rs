@@ -14,6 +14,7 @@ mod binhex;
 mod header;
 mod mbox;
 mod mime;
+pub mod rewrite;
 mod tnef;
 mod uu;
 
