@@ -464,3 +464,57 @@ fn config_check_reports_every_problem() {
         "{e}"
     );
 }
+
+#[test]
+fn clean_action_replaces_the_infected_part_with_a_notice() {
+    let g = Gateway::start("", "[actions]\ninfected = \"clean\"\n");
+    let dir = tempfile::tempdir().unwrap();
+    let att = dir.path().join("invoice.com");
+    std::fs::write(&att, EICAR).unwrap();
+    let (ok, t) = swaks(
+        g.port,
+        &[
+            "--to",
+            "user@example.com",
+            "--body",
+            "see attachment",
+            "--attach",
+            att.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{t}");
+    // The same with the attachment not encoded at all (the raw message matches first).
+    let raw = format!(
+        "From: a@b.test\r\nTo: user@example.com\r\nSubject: raw\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nkeep this text\r\n--XX\r\nContent-Type: application/octet-stream; name=\"e.com\"\r\n\r\n{EICAR}\r\n--XX--\r\n"
+    );
+    let df = dir.path().join("raw.eml");
+    std::fs::write(&df, raw).unwrap();
+    let (ok, t) = swaks(
+        g.port,
+        &["--to", "user@example.com", "--data", df.to_str().unwrap()],
+    );
+    assert!(ok, "{t}");
+    let m = g.maildir("user", 2, WAIT);
+    assert_eq!(m.len(), 2, "{}", g.log_text());
+    for b in &m {
+        let s = text(b);
+        assert!(!s.contains("EICAR-STANDARD") && !s.contains("WDVPIVAlQEFQWzRcUFpYNTQoUF4pN0NDKTd9JEVJQ0FSLVNUQU5EQVJELUFOVElWSVJVUy1URVNULUZJTEUhJEgrSCo"), "{s}");
+        assert!(
+            s.contains("was removed by the mail gateway because it\r\ncontained Win.Test.EICAR"),
+            "{s}"
+        );
+        assert!(
+            s.contains("X-MXGuard-Status: cleaned; removed: Win.Test.EICAR"),
+            "{s}"
+        );
+        assert!(s.contains("result=cleaned"), "{s}");
+        assert!(
+            s.contains("see attachment") || s.contains("keep this text"),
+            "the clean part stays: {s}"
+        );
+    }
+    assert!(
+        text(&m.concat()).contains("The attachment invoice.com was removed")
+            || text(&m.concat()).contains("The attachment e.com was removed")
+    );
+}

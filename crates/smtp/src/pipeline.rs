@@ -166,6 +166,30 @@ fn names(findings: &[Finding]) -> String {
     v.join(", ")
 }
 
+/// Word-wraps each line of `text` at `width` columns (long words stay whole),
+/// so a notice reads well as plain 7-bit text.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut col = 0;
+        for word in line.split(' ').filter(|w| !w.is_empty()) {
+            if col > 0 && col + 1 + word.chars().count() > width {
+                out.push('\n');
+                col = 0;
+            } else if col > 0 {
+                out.push(' ');
+                col += 1;
+            }
+            out.push_str(word);
+            col += word.chars().count();
+        }
+    }
+    out
+}
+
 /// What happened, for the log line.
 struct Outcome {
     reply: Reply,
@@ -459,7 +483,7 @@ impl GatewayInner {
                 let mut result = "clean";
                 let mut body = msg;
                 if action == Action::Clean {
-                    match self.clean(&body, &findings, &classes) {
+                    match self.clean(&body, &findings) {
                         Ok(cleaned) => {
                             body = cleaned;
                             result = "cleaned";
@@ -534,34 +558,81 @@ impl GatewayInner {
 
     /// Removes the parts whose findings call for `clean`, then scans the result
     /// again: anything still found makes it an error (the caller quarantines).
-    fn clean(
-        &self,
-        _msg: &[u8],
-        findings: &[Finding],
-        _classes: &[Class],
-    ) -> Result<Vec<u8>, String> {
-        let targets: Vec<&Finding> = findings
+    /// A scan cut short by a global limit is never cleaned (parts after the
+    /// cut were not looked at).
+    fn clean(&self, msg: &[u8], findings: &[Finding]) -> Result<Vec<u8>, String> {
+        const CUT_SHORT: [&str; 3] = [
+            "Heuristics.Limits.Exceeded.MaxFiles",
+            "Heuristics.Limits.Exceeded.MaxScanSize",
+            "Heuristics.Limits.Exceeded.MaxScanTime",
+        ];
+        if let Some(f) = findings
             .iter()
-            .filter(|f| action_for(class_of(f), &self.actions) == Action::Clean)
-            .collect();
+            .find(|f| CUT_SHORT.contains(&f.name.as_str()))
+        {
+            return Err(format!("the scan was cut short ({})", f.name));
+        }
+        let wants_clean = |f: &&Finding| action_for(class_of(f), &self.actions) == Action::Clean;
+        let mut targets: Vec<Finding> = findings.iter().filter(wants_clean).cloned().collect();
+        // The first hit may be on the raw message (an unencoded part): find
+        // every hit to learn which parts hold it, and keep a whole-message hit
+        // only when no part explains it.
+        if targets.iter().any(|f| f.location.is_empty()) {
+            let all = self
+                .scanner
+                .scan_bytes(msg, ScanOptions { all_match: true });
+            let deep: Vec<Finding> = all
+                .findings
+                .iter()
+                .filter(wants_clean)
+                .filter(|f| !f.location.is_empty())
+                .cloned()
+                .collect();
+            targets.retain(|f| !f.location.is_empty() || !deep.iter().any(|d| d.name == f.name));
+            for d in deep {
+                if !targets.contains(&d) {
+                    targets.push(d);
+                }
+            }
+        }
         let locations: Vec<&str> = targets.iter().map(|f| f.location.as_str()).collect();
         let template = self.actions.clean_notice.clone();
-        let notice = |part: &(String, Option<String>)| {
-            let threat = targets
+        let notice = |part: &mxguard_decode::rewrite::RemovedPart| {
+            let mut threats: Vec<&str> = targets
                 .iter()
-                .filter(|f| f.location.starts_with(part.0.as_str()))
+                .filter(|f| part.found.iter().any(|l| *l == f.location))
                 .map(|f| f.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            template
-                .replace("{name}", part.1.as_deref().unwrap_or("(unnamed)"))
-                .replace("{threat}", &threat)
-                .replace("{location}", &part.0)
+                .collect();
+            threats.dedup();
+            wrap(
+                &template
+                    .replace("{name}", part.name.as_deref().unwrap_or("(unnamed)"))
+                    .replace("{threat}", &threats.join(", "))
+                    .replace("{location}", &part.location),
+                72,
+            )
         };
-        let _ = (&notice, &locations);
-        return Err(
-            "removing parts is not wired yet (decode::rewrite pending): quarantined instead".into(),
-        );
+        let budget = &self.scanner.decoder().options().budget;
+        let cleaned = mxguard_decode::rewrite::remove_parts_with(budget, msg, &locations, &notice)
+            .map_err(|e| e.to_string())?;
+        let again = self
+            .scanner
+            .scan_bytes(&cleaned.message, ScanOptions::default());
+        let left: Vec<&Finding> = again
+            .findings
+            .iter()
+            .filter(|f| action_for(class_of(f), &self.actions).rank() >= Action::Clean.rank())
+            .collect();
+        if !left.is_empty() || again.error.is_some() {
+            return Err(format!(
+                "still found after cleaning: {}",
+                left.iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(cleaned.message)
     }
 
     fn add_stamp(&self, msg: &[u8], result: &str) -> Vec<u8> {
