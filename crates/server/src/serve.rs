@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use mxguard_engine::{load_signatures, Scanner, SignatureConfig, SignatureEngine};
 use mxguard_smtp::pipeline::{Gateway, GatewayInner, Stats};
 use mxguard_smtp::quarantine::Quarantine;
-use mxguard_smtp::queue::{Queue, QueueStats, Route};
+use mxguard_smtp::queue::{MailboxCheck, Queue, QueueStats, Route};
 use mxguard_smtp::server::Server;
 use mxguard_smtp::session::SessionConfig;
 use mxguard_smtp::spool::Spool;
@@ -188,7 +188,7 @@ async fn serve(cfg: Config) -> Result<()> {
             .key_file
             .clone()
             .unwrap_or_else(|| data.join("stamp.key"));
-        Some(
+        Some(Arc::new(
             StampSettings::load(
                 &key_file,
                 &cfg.stamp.previous_key_files,
@@ -198,7 +198,7 @@ async fn serve(cfg: Config) -> Result<()> {
                 (cfg.stamp.max_age_secs > 0).then(|| Duration::from_secs(cfg.stamp.max_age_secs)),
             )
             .with_context(|| format!("stamp key {}", key_file.display()))?,
-        )
+        ))
     } else {
         None
     };
@@ -245,6 +245,17 @@ async fn serve(cfg: Config) -> Result<()> {
         hostname: cfg.smtp.hostname.clone(),
         stats: QueueStats::default(),
         tx: tx.clone(),
+        mailbox_check: stamp.as_ref().filter(|_| local_delivery).map(|st| {
+            Arc::new(MailboxCheck {
+                scanner: scanner.clone(),
+                stamp: st.clone(),
+                actions: cfg.actions.clone(),
+                quarantine: quarantine.clone(),
+                node_id: cfg.node_id.clone(),
+                scans_skipped: Default::default(),
+                rescans: Default::default(),
+            })
+        }),
     });
     let gateway = Gateway {
         inner: Arc::new(GatewayInner {

@@ -518,3 +518,63 @@ fn clean_action_replaces_the_infected_part_with_a_notice() {
             || text(&m.concat()).contains("The attachment e.com was removed")
     );
 }
+
+/// The mailbox tier: a message that waited in the queue while the signatures
+/// changed carries a stale stamp, so it is scanned again before it goes into
+/// the mailbox, and quarantined if the new signatures find something.
+#[test]
+fn maildir_delivery_rescans_when_the_signatures_changed_while_queued() {
+    let mut g = Gateway::start("", "[queue]\nretry_initial_secs = 1\nretry_max_secs = 1\n");
+    // The mailbox cannot be written (a file where its directory should be): delivery waits.
+    std::fs::write(g.data().join("maildir").join("user"), b"in the way").unwrap();
+    let (ok, t) = swaks(
+        g.port,
+        &[
+            "--to",
+            "user@example.com",
+            "--body",
+            "contains mxguardtesttoken here",
+        ],
+    );
+    assert!(ok, "{t}");
+    let (ok, t) = swaks(g.port, &["--to", "user@example.com", "--body", "harmless"]);
+    assert!(ok, "{t}");
+    let t0 = std::time::Instant::now();
+    while g.log_text().matches("status=\"deferred\"").count() < 2 && t0.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(g.terminate().success());
+    // New signatures arrive; the mailbox becomes writable again.
+    std::fs::remove_file(g.data().join("maildir").join("user")).unwrap();
+    let sig = g.dir.path().join("token.ndb");
+    std::fs::write(
+        &sig,
+        "Test.MxguardToken:0:*:6d78677561726474657374746f6b656e\n",
+    )
+    .unwrap();
+    let cfg = std::fs::read_to_string(&g.config).unwrap();
+    std::fs::write(
+        &g.config,
+        format!("{cfg}\n[engine]\nsignatures = [\"{}\"]\n", sig.display()),
+    )
+    .unwrap();
+    g.child = support::spawn(&g.config, &g.log, &[]);
+    support::wait_port(g.port, &mut g.child, &g.log);
+    assert!(g.wait_queue_empty(WAIT), "{}", g.log_text());
+    let m = g.maildir("user", 1, WAIT);
+    assert_eq!(m.len(), 1, "only the harmless one: {}", g.log_text());
+    assert!(text(&m[0]).contains("harmless"));
+    assert_eq!(
+        text(&m[0]).matches("X-MXGuard-Stamp:").count(),
+        1,
+        "re-stamped with the new version"
+    );
+    let q = g.quarantine_records();
+    assert_eq!(q.len(), 1, "{}", g.log_text());
+    assert_eq!(q[0]["findings"][0]["name"], "Test.MxguardToken");
+    let log = g.log_text();
+    assert!(
+        log.contains("scanning again") && log.contains("quarantined instead of delivered"),
+        "{log}"
+    );
+}

@@ -119,7 +119,7 @@ pub struct GatewayInner {
     pub node_id: String,
     pub hostname: String,
     pub role: Role,
-    pub stamp: Option<StampSettings>,
+    pub stamp: Option<Arc<StampSettings>>,
     /// New spool ids go to the delivery queue through this.
     pub queue: UnboundedSender<String>,
     pub stats: Stats,

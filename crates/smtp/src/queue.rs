@@ -90,6 +90,70 @@ pub struct QueueStats {
     pub bounces: AtomicU64,
 }
 
+/// The mailbox tier's check before Maildir delivery: a message whose stamp is
+/// not valid and current (signatures updated while it waited in the queue,
+/// or a stamp that does not verify) is scanned again; if anything is found now
+/// it goes to the quarantine instead of the mailbox.
+pub struct MailboxCheck {
+    pub scanner: Arc<mxguard_engine::Scanner>,
+    pub stamp: Arc<crate::stamp::StampSettings>,
+    pub actions: crate::config::ActionConfig,
+    pub quarantine: crate::quarantine::Quarantine,
+    pub node_id: String,
+    pub scans_skipped: AtomicU64,
+    pub rescans: AtomicU64,
+}
+
+/// What the mailbox check decided.
+enum MailboxVerdict {
+    Deliver(Vec<u8>),
+    Quarantined(String),
+}
+
+impl MailboxCheck {
+    fn check(&self, env: &SpoolEnvelope, msg: &[u8]) -> std::io::Result<MailboxVerdict> {
+        match self.stamp.check(msg) {
+            Ok(_) => {
+                self.scans_skipped.fetch_add(1, Ordering::Relaxed);
+                return Ok(MailboxVerdict::Deliver(msg.to_vec()));
+            }
+            Err(why) => tracing::info!(id = %env.id, "mailbox delivery: {why}; scanning again"),
+        }
+        self.rescans.fetch_add(1, Ordering::Relaxed);
+        let report = self
+            .scanner
+            .scan_bytes(msg, mxguard_types::ScanOptions::default());
+        match crate::pipeline::decide(&report, &self.actions) {
+            None => Ok(MailboxVerdict::Deliver(self.stamp.stamp(
+                &crate::stamp::strip(msg),
+                "clean",
+                &self.node_id,
+            ))),
+            Some((_, classes)) => {
+                let names: Vec<&str> = report.findings.iter().map(|f| f.name.as_str()).collect();
+                let rec = crate::quarantine::QuarantineRecord {
+                    id: env.id.clone(),
+                    time: now_secs(),
+                    node: self.node_id.clone(),
+                    client_ip: env.client_ip.clone(),
+                    mail_from: env.mail_from.clone(),
+                    rcpts: env.rcpts.iter().map(|r| r.address.clone()).collect(),
+                    subject: crate::headers::header_value(msg, "Subject").unwrap_or_default(),
+                    reason: classes
+                        .first()
+                        .map(|c| c.as_str())
+                        .unwrap_or("unscannable")
+                        .to_string(),
+                    action: "quarantine".into(),
+                    findings: report.findings.clone(),
+                };
+                self.quarantine.store(&rec, msg)?;
+                Ok(MailboxVerdict::Quarantined(names.join(", ")))
+            }
+        }
+    }
+}
+
 /// The delivery side of the gateway.
 pub struct Queue {
     pub spool: Spool,
@@ -100,6 +164,8 @@ pub struct Queue {
     pub stats: QueueStats,
     /// To queue bounces (the same channel the gateway uses).
     pub tx: UnboundedSender<String>,
+    /// The stamp check before Maildir delivery (when stamps are enabled).
+    pub mailbox_check: Option<Arc<MailboxCheck>>,
 }
 
 /// The file `mxguard queue flush` creates.
@@ -372,6 +438,45 @@ impl Queue {
         match &self.route {
             Route::Maildir => {
                 let mut out = Vec::with_capacity(pending.len());
+                let mut msg = std::borrow::Cow::Borrowed(msg);
+                if let Some(mc) = &self.mailbox_check {
+                    if pending.iter().any(|&i| env.rcpts[i].local) {
+                        let (mc, env2, m) = (mc.clone(), env.clone(), msg.to_vec());
+                        match tokio::task::spawn_blocking(move || mc.check(&env2, &m)).await {
+                            Ok(Ok(MailboxVerdict::Deliver(m))) => msg = std::borrow::Cow::Owned(m),
+                            Ok(Ok(MailboxVerdict::Quarantined(what))) => {
+                                tracing::warn!(id = %env.id, found = %what, "mailbox delivery: quarantined instead of delivered");
+                                return pending
+                                    .iter()
+                                    .map(|_| RcptState::Delivered {
+                                        reply: format!(
+                                            "250 2.7.0 quarantined at mailbox delivery ({what})"
+                                        ),
+                                    })
+                                    .collect();
+                            }
+                            Ok(Err(e)) => {
+                                return pending
+                                    .iter()
+                                    .map(|_| RcptState::Pending {
+                                        last_error: Some(format!(
+                                            "451 4.3.0 quarantine write failed: {e}"
+                                        )),
+                                    })
+                                    .collect();
+                            }
+                            Err(e) => {
+                                return pending
+                                    .iter()
+                                    .map(|_| RcptState::Pending {
+                                        last_error: Some(format!("451 4.3.0 {e}")),
+                                    })
+                                    .collect();
+                            }
+                        }
+                    }
+                }
+                let msg: &[u8] = &msg;
                 for &i in pending {
                     let r = &env.rcpts[i];
                     let local = r
