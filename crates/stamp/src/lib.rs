@@ -65,6 +65,8 @@
 //! node=<node>
 //! t=<t>
 //! message-id=<the first top-level Message-ID value>
+//! content-type=<the first top-level Content-Type value>
+//! content-transfer-encoding=<the first top-level Content-Transfer-Encoding value>
 //! body-sha256=<64 lowercase hex digits>
 //! ```
 //!
@@ -76,8 +78,9 @@
 //! dropped (DKIM "simple" body canonicalisation of CRLF-normalised text). So
 //! converting the whole message between CRLF and LF, adding or removing blank
 //! lines at the end, and adding, removing or refolding header fields other
-//! than Message-ID (as hops do with `Received`) keep a stamp valid; any other
-//! change of the body or of the Message-ID breaks it ([`StampCheck::BadMac`]).
+//! than Message-ID, Content-Type and Content-Transfer-Encoding (as hops do with
+//! `Received`) keep a stamp valid; any other change of the body or of those
+//! three fields breaks it ([`StampCheck::BadMac`]).
 //!
 //! # What a valid stamp proves, and what it does not
 //!
@@ -86,13 +89,12 @@
 //!   versions, at time `t`, and let it through with this result. Without a
 //!   key nobody can make one (forging needs the key; values are authenticated
 //!   field by field, so no two different stamps share an input).
-//! - It covers no header field other than Message-ID. Subject, From,
-//!   Received... may change freely. This includes the top-level
-//!   `Content-Type` and `Content-Transfer-Encoding`, which say how the body is
-//!   read: someone who can replace them can make the same body bytes decode
-//!   differently (for example plain text that reads as a MIME attachment)
-//!   while the stamp stays valid. That is why stamps are only honoured from
-//!   hops that strip them from untrusted clients ([`strip_stamps`]).
+//! - It covers no header field other than Message-ID, Content-Type and
+//!   Content-Transfer-Encoding (the last two say how the body is read, so the
+//!   same body bytes cannot be made to decode differently under a valid
+//!   stamp). Subject, From, Received... may change freely. Stamps are still
+//!   only honoured from hops that strip them from untrusted clients
+//!   ([`strip_stamps`]).
 //! - Copying a stamp onto another message with the same Message-ID and body
 //!   (a replay) gains nothing beyond that: the scanned bytes are the same.
 //! - A node holding a key is trusted completely: a compromised key makes any
@@ -233,6 +235,14 @@ fn mac_input(fields: &StampFields, message: &[u8]) -> Vec<u8> {
     }
     m.extend_from_slice(b"message-id=");
     m.extend_from_slice(&message::message_id(message));
+    m.push(b'\n');
+    // How the body is read: covered, so the same bytes cannot be made to
+    // decode differently under a valid stamp.
+    m.extend_from_slice(b"content-type=");
+    m.extend_from_slice(&message::header(message, "Content-Type"));
+    m.push(b'\n');
+    m.extend_from_slice(b"content-transfer-encoding=");
+    m.extend_from_slice(&message::header(message, "Content-Transfer-Encoding"));
     m.push(b'\n');
     m.extend_from_slice(b"body-sha256=");
     m.extend_from_slice(hex(&message::body_hash(message::body(message))).as_bytes());

@@ -172,6 +172,16 @@ pub(crate) fn message_id(message: &[u8]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// The first top-level field `name`'s value, unfolded and trimmed like
+/// [`message_id`]; empty when absent.
+pub(crate) fn header(message: &[u8], name: &str) -> Vec<u8> {
+    fields(message)
+        .iter()
+        .find(|f| f.is(name))
+        .map(|f| unfold(f.raw_value))
+        .unwrap_or_default()
+}
+
 /// SHA-256 of the body in its canonical form: every line ended by CRLF
 /// (whether it ended with CRLF, LF or nothing in the message) and trailing
 /// empty lines removed, like DKIM "simple" body canonicalisation applied to

@@ -847,3 +847,37 @@ fn never_panics_on_random_or_truncated_input() {
         }
     }
 }
+
+#[test]
+fn content_type_and_encoding_are_covered() {
+    let ring = KeyRing::from(StampKey::generate().unwrap());
+    let now = std::time::SystemTime::now();
+    let fields = StampFields {
+        engine: "1".into(),
+        sigs: "2".into(),
+        result: StampResult::Clean,
+        node: "n".into(),
+        time: unix_time(now),
+    };
+    let msg = b"Message-ID: <a@b>\r\nContent-Type: text/plain\r\n\r\nQUJD\r\n";
+    let stamped = add_stamp(msg, &fields, ring.signing_key()).unwrap();
+    let current = Current {
+        engine: "1".into(),
+        sigs: "2".into(),
+    };
+    assert!(verify(&stamped, &ring, &current, &[], None, now).is_valid());
+    let s = String::from_utf8(stamped).unwrap();
+    let recoded = s.replace(
+        "Content-Type: text/plain\r\n",
+        "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n",
+    );
+    assert_eq!(
+        verify(recoded.as_bytes(), &ring, &current, &[], None, now),
+        StampCheck::BadMac
+    );
+    let retyped = s.replace("text/plain", "application/x-msdownload");
+    assert_eq!(
+        verify(retyped.as_bytes(), &ring, &current, &[], None, now),
+        StampCheck::BadMac
+    );
+}
