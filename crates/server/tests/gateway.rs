@@ -578,3 +578,46 @@ fn maildir_delivery_rescans_when_the_signatures_changed_while_queued() {
         "{log}"
     );
 }
+
+#[test]
+fn connection_limits_per_client_address() {
+    let g = Gateway::start("max_connections_per_ip = 2", "");
+    let a = Raw::connect(g.port);
+    let b = Raw::connect(g.port);
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", g.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut s = String::new();
+    use std::io::Read;
+    let _ = c.read_to_string(&mut s);
+    assert!(
+        s.starts_with("421 4.7.0 Too many connections from your address"),
+        "{s}"
+    );
+    drop((a, b));
+    std::thread::sleep(Duration::from_millis(200));
+    let mut d = Raw::connect(g.port);
+    assert!(d.cmd("QUIT").starts_with("221"), "a slot is free again");
+}
+
+#[test]
+fn starttls_with_a_configured_certificate() {
+    // The first gateway makes a self-signed pair; the second is configured with it.
+    let a = Gateway::start("", "");
+    let cert = a.data().join("tls/cert.pem");
+    let key = a.data().join("tls/key.pem");
+    assert!(cert.exists() && key.exists());
+    let b = Gateway::start(
+        &format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"",
+            cert.display(),
+            key.display()
+        ),
+        "",
+    );
+    let (ok, t) = swaks(b.port, &["--to", "user@example.com", "-tls"]);
+    assert!(ok && t.contains("TLS started"), "{t}");
+    assert!(
+        !b.data().join("tls").exists(),
+        "no certificate generated when one is configured"
+    );
+}
