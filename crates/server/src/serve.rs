@@ -323,7 +323,26 @@ async fn serve(cfg: Config) -> Result<()> {
         );
     }
 
+    // A counters line every minute when something happened (the metrics
+    // endpoint of the console issue will expose the same numbers).
+    let stats_task = {
+        let (g, q) = (gateway.clone(), queue.clone());
+        tokio::spawn(async move {
+            let mut last = String::new();
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let line = stats_line(&g, &q);
+                if line != last {
+                    tracing::info!(target: "mxguard::stats", "{line}");
+                    last = line;
+                }
+            }
+        })
+    };
     wait_for_signal().await;
+    stats_task.abort();
     tracing::info!("shutting down: finishing sessions in progress");
     shutdown.cancel();
     sessions.close();
@@ -338,17 +357,36 @@ async fn serve(cfg: Config) -> Result<()> {
     }
     queue_stop.cancel();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, queue_task).await;
-    let s = &gateway.inner.stats;
-    tracing::info!(
-        messages = s.messages.load(Ordering::Relaxed),
-        accepted = s.accepted.load(Ordering::Relaxed),
-        rejected = s.rejected.load(Ordering::Relaxed),
-        quarantined = s.quarantined.load(Ordering::Relaxed),
-        scans_skipped = s.scans_skipped.load(Ordering::Relaxed),
-        delivered = queue.stats.delivered.load(Ordering::Relaxed),
-        "stopped"
-    );
+    tracing::info!(target: "mxguard::stats", "stopped: {}", stats_line(&gateway, &queue));
     Ok(())
+}
+
+fn stats_line(g: &Gateway, q: &Queue) -> String {
+    let s = &g.inner.stats;
+    let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let (mb_skipped, mb_rescans) = q
+        .mailbox_check
+        .as_ref()
+        .map(|m| (l(&m.scans_skipped), l(&m.rescans)))
+        .unwrap_or((0, 0));
+    format!(
+        "messages={} accepted={} rejected={} quarantined={} dropped={} cleaned={} tagged={} tempfailed={} scans_skipped={} mailbox_scans_skipped={} mailbox_rescans={} delivered={} deferred={} failed={} bounces={}",
+        l(&s.messages),
+        l(&s.accepted),
+        l(&s.rejected),
+        l(&s.quarantined),
+        l(&s.dropped),
+        l(&s.cleaned),
+        l(&s.tagged),
+        l(&s.tempfailed),
+        l(&s.scans_skipped),
+        mb_skipped,
+        mb_rescans,
+        l(&q.stats.delivered),
+        l(&q.stats.deferred),
+        l(&q.stats.failed),
+        l(&q.stats.bounces),
+    )
 }
 
 async fn wait_for_signal() {

@@ -476,7 +476,8 @@ impl Queue {
                         }
                     }
                 }
-                let msg: &[u8] = &msg;
+                // One copy shared by the blocking writes of all recipients.
+                let shared: Arc<[u8]> = Arc::from(&msg[..]);
                 for &i in pending {
                     let r = &env.rcpts[i];
                     let local = r
@@ -492,7 +493,7 @@ impl Queue {
                         continue;
                     }
                     let md = self.maildir.clone();
-                    let data = msg.to_vec();
+                    let data = shared.clone();
                     let res = tokio::task::spawn_blocking(move || md.deliver(&local, &data)).await;
                     out.push(match res {
                         Ok(Ok(path)) => RcptState::Delivered {
