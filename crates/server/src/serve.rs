@@ -282,6 +282,7 @@ async fn serve(cfg: Config) -> Result<()> {
         relay: cfg.smtp.relay_policy(),
         can_relay: !local_delivery,
         starttls: cfg.smtp.starttls,
+        max_command_line: cfg.smtp.max_command_line,
     };
     let server = Arc::new(Server::new(
         session_cfg,

@@ -46,6 +46,9 @@ pub struct SmtpConfig {
     pub max_message_size: u64,
     /// `maildir`, `smtp://host:port`, `lmtp://host:port` or `lmtp+unix:/path`.
     pub next_hop: String,
+    /// Longest command line in octets with its CRLF (RFC 5321: 512); MAIL
+    /// and RCPT may be 500 longer (RFC 3461 parameters).
+    pub max_command_line: usize,
     /// Recipients per message; more get `452 4.5.3` (the client sends them later).
     pub max_recipients: usize,
     /// Bad commands before the session is closed with 421.
@@ -85,6 +88,7 @@ impl Default for SmtpConfig {
             trusted_networks: Vec::new(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             next_hop: "maildir".into(),
+            max_command_line: crate::proto::command::MAX_COMMAND_LINE,
             max_recipients: DEFAULT_MAX_RECIPIENTS,
             max_errors: 20,
             command_timeout_secs: DEFAULT_COMMAND_TIMEOUT_SECS,
@@ -134,6 +138,9 @@ impl SmtpConfig {
         }
         if self.max_message_size < 64 * 1024 {
             errors.push("smtp.max_message_size: RFC 5321 requires at least 65536".into());
+        }
+        if !(crate::proto::command::MAX_COMMAND_LINE..=65536).contains(&self.max_command_line) {
+            errors.push("smtp.max_command_line: between 512 (RFC 5321) and 65536".into());
         }
         if self.max_recipients < 1 {
             errors.push("smtp.max_recipients: must be at least 1".into());

@@ -40,6 +40,7 @@ fn cfg() -> SessionConfig {
         },
         can_relay: true,
         starttls: false,
+        max_command_line: 512,
     }
 }
 
@@ -300,4 +301,15 @@ async fn input_in_tiny_pieces() {
         rec.messages.lock().unwrap()[0].2,
         b"Subject: t\r\n\r\nhello\r\n"
     );
+}
+
+#[tokio::test]
+async fn dsn_parameters_may_lengthen_mail_and_rcpt_lines() {
+    let orcpt = format!("rfc822;{}@example.com", "x".repeat(520));
+    let input = format!(
+        "EHLO c\r\nMAIL FROM:<a@x.test> RET=HDRS ENVID=abc\r\nRCPT TO:<u@example.com> NOTIFY=FAILURE ORCPT={orcpt}\r\nNOOP {}\r\nQUIT\r\n",
+        "y".repeat(600)
+    );
+    let (out, _) = talk(input.as_bytes()).await;
+    assert_eq!(codes(&out), vec![220, 250, 250, 250, 500, 221], "{out}");
 }

@@ -126,7 +126,7 @@ pub enum ParseError {
     /// 501 5.5.2: a known command with bad arguments.
     #[error("syntax error in arguments: {0}")]
     Syntax(&'static str),
-    /// 500 5.5.2: the line is longer than [`MAX_COMMAND_LINE`].
+    /// 500 5.5.2: the line is longer than the limit ([`MAX_COMMAND_LINE`] by default).
     #[error("line too long")]
     TooLong,
     /// 555 5.5.4: a MAIL/RCPT parameter we do not know or accept.
@@ -159,9 +159,27 @@ fn is_atext_or_dot(c: char) -> bool {
     is_atext(c) || c == '.'
 }
 
-/// Parses one command line (without CRLF). Verbs are case-insensitive.
+/// RFC 3461 §5 raises the MAIL and RCPT line limits (ENVID, ORCPT): by 500
+/// octets here for both.
+pub const DSN_LINE_ALLOWANCE: usize = 500;
+
+/// Parses one command line (without CRLF) with the RFC 5321 limit of
+/// [`MAX_COMMAND_LINE`] (plus [`DSN_LINE_ALLOWANCE`] for MAIL and RCPT).
+/// Verbs are case-insensitive.
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
-    if line.len() + 2 > MAX_COMMAND_LINE {
+    parse_limited(line, MAX_COMMAND_LINE)
+}
+
+/// [`parse`] with another base limit (the line with its CRLF), for a server
+/// configured to accept longer command lines.
+pub fn parse_limited(line: &[u8], limit: usize) -> Result<Command, ParseError> {
+    let verb_is = |v: &[u8]| line.len() >= 4 && line[..4].eq_ignore_ascii_case(v);
+    let limit = if verb_is(b"MAIL") || verb_is(b"RCPT") {
+        limit.saturating_add(DSN_LINE_ALLOWANCE)
+    } else {
+        limit
+    };
+    if line.len() + 2 > limit {
         return Err(ParseError::TooLong);
     }
     // Commands are ASCII; UTF-8 is allowed in addresses with SMTPUTF8 (RFC 6531).

@@ -5,6 +5,6 @@ pub mod command;
 pub mod data;
 pub mod reply;
 
-pub use command::{parse, Address, Command, MailParams, ParseError, RcptParams};
+pub use command::{parse, parse_limited, Address, Command, MailParams, ParseError, RcptParams};
 pub use data::{BdatReceiver, DataError, DataReceiver, Feed};
 pub use reply::Reply;

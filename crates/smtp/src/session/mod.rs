@@ -94,6 +94,8 @@ pub struct SessionConfig {
     pub can_relay: bool,
     /// STARTTLS is offered (a TLS acceptor exists and the session is not TLS yet).
     pub starttls: bool,
+    /// Longest command line with its CRLF (MAIL and RCPT get 500 more for DSN).
+    pub max_command_line: usize,
 }
 
 /// What the front-end does with a complete message.
@@ -292,7 +294,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send, H: Handler> Session<T, H> {
             State::Command => {
                 let input = &self.rbuf[self.rpos..];
                 let Some(nl) = memchr::memchr(b'\n', input) else {
-                    if input.len() > MAX_LINE_BUFFER {
+                    if input.len() > self.cfg.max_command_line.max(MAX_LINE_BUFFER) {
                         self.rpos = self.rbuf.len();
                         self.state = State::SkipLine;
                         return Ok(self.error(Reply::new(500, Some("5.5.2"), "Line too long")));
@@ -303,7 +305,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send, H: Handler> Session<T, H> {
                 if line.last() == Some(&b'\r') {
                     line = &line[..line.len() - 1];
                 }
-                let parsed = proto::parse(line);
+                let parsed = proto::parse_limited(line, self.cfg.max_command_line);
                 self.rpos += nl + 1;
                 self.command(parsed).await
             }
