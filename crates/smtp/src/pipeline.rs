@@ -121,7 +121,7 @@ pub struct GatewayInner {
     pub role: Role,
     pub stamp: Option<Arc<StampSettings>>,
     /// New spool ids go to the delivery queue through this.
-    pub queue: UnboundedSender<String>,
+    pub queue: UnboundedSender<crate::queue::Queued>,
     pub stats: Stats,
     /// Local recipients must have a valid Maildir name.
     pub local_delivery: bool,
@@ -321,9 +321,15 @@ impl GatewayInner {
         msg: &[u8],
         verdict: &str,
     ) -> std::io::Result<()> {
-        self.spool
-            .store(&self.spool_envelope(id, info, env, verdict), msg)?;
-        let _ = self.queue.send(id.to_string());
+        let senv = self.spool_envelope(id, info, env, verdict);
+        self.spool.store(&senv, msg)?;
+        let _ = self.queue.send(crate::queue::Queued {
+            id: id.to_string(),
+            preload: Some(Arc::new(crate::queue::Preloaded {
+                env: senv,
+                message: Arc::from(msg),
+            })),
+        });
         Ok(())
     }
 

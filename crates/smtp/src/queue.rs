@@ -20,9 +20,9 @@ use crate::client::{
 };
 use crate::config::QueueConfig;
 use crate::dsn::{self, Failure};
-use crate::spool::{now_secs, RcptState, Spool, SpoolEnvelope};
+use crate::spool::{now_secs, RcptState, Spool, SpoolEnvelope, SpoolState};
 use mxguard_mailbox::Maildir;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -163,10 +163,37 @@ pub struct Queue {
     pub hostname: String,
     pub stats: QueueStats,
     /// To queue bounces (the same channel the gateway uses).
-    pub tx: UnboundedSender<String>,
+    pub tx: UnboundedSender<Queued>,
     /// The stamp check before Maildir delivery (when stamps are enabled).
     pub mailbox_check: Option<Arc<MailboxCheck>>,
 }
+
+/// A message handed to the queue: its id, and for a message just spooled its
+/// envelope and bytes, so the first attempt does not read them back from disk.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub id: String,
+    pub preload: Option<Arc<Preloaded>>,
+}
+
+#[derive(Debug)]
+pub struct Preloaded {
+    pub env: SpoolEnvelope,
+    pub message: Arc<[u8]>,
+}
+
+impl Queued {
+    pub fn id(id: impl Into<String>) -> Queued {
+        Queued {
+            id: id.into(),
+            preload: None,
+        }
+    }
+}
+
+/// Preloaded messages kept in memory while they wait for their first attempt;
+/// beyond this the first attempt reads the spool like any other.
+pub const MAX_PRELOAD_BYTES: usize = 64 * 1024 * 1024;
 
 /// The file `mxguard queue flush` creates.
 pub const FLUSH_FILE: &str = "flush";
@@ -182,12 +209,29 @@ impl Queue {
     /// Runs until `shutdown`, then waits for attempts in progress.
     pub async fn run(
         self: Arc<Self>,
-        mut rx: UnboundedReceiver<String>,
+        mut rx: UnboundedReceiver<Queued>,
         shutdown: CancellationToken,
     ) {
         let mut due: BTreeSet<(u64, String)> = BTreeSet::new();
         let mut known: HashSet<String> = HashSet::new();
         let mut running: JoinSet<(String, Done)> = JoinSet::new();
+        let mut preloaded: HashMap<String, Arc<Preloaded>> = HashMap::new();
+        let mut preload_bytes = 0usize;
+        let take = |q: Queued,
+                    due: &mut BTreeSet<(u64, String)>,
+                    known: &mut HashSet<String>,
+                    preloaded: &mut HashMap<String, Arc<Preloaded>>,
+                    bytes: &mut usize| {
+            if known.insert(q.id.clone()) {
+                if let Some(p) = q.preload {
+                    if *bytes + p.message.len() <= MAX_PRELOAD_BYTES {
+                        *bytes += p.message.len();
+                        preloaded.insert(q.id.clone(), p);
+                    }
+                }
+                due.insert((0, q.id));
+            }
+        };
         match self.spool.list() {
             Ok(ids) => {
                 if !ids.is_empty() {
@@ -212,10 +256,8 @@ impl Queue {
             let now = now_secs();
             let stopping = shutdown.is_cancelled();
             if stopping {
-                while let Ok(id) = rx.try_recv() {
-                    if known.insert(id.clone()) {
-                        due.insert((0, id));
-                    }
+                while let Ok(q) = rx.try_recv() {
+                    take(q, &mut due, &mut known, &mut preloaded, &mut preload_bytes);
                 }
             }
             while running.len() < self.cfg.concurrency {
@@ -227,9 +269,13 @@ impl Queue {
                 }
                 due.remove(&first);
                 let q = self.clone();
+                let pre = preloaded.remove(&first.1);
+                if let Some(p) = &pre {
+                    preload_bytes -= p.message.len();
+                }
                 running.spawn(async move {
                     let id = first.1;
-                    let done = q.attempt(&id).await;
+                    let done = q.attempt(&id, pre).await;
                     (id, done)
                 });
             }
@@ -245,10 +291,8 @@ impl Queue {
             };
             tokio::select! {
                 id = rx.recv(), if !shutdown.is_cancelled() => {
-                    if let Some(id) = id {
-                        if known.insert(id.clone()) {
-                            due.insert((0, id));
-                        }
+                    if let Some(q) = id {
+                        take(q, &mut due, &mut known, &mut preloaded, &mut preload_bytes);
                     }
                 }
                 Some(r) = running.join_next(), if !running.is_empty() => {
@@ -281,13 +325,25 @@ impl Queue {
     }
 
     /// One delivery attempt of one entry.
-    async fn attempt(&self, id: &str) -> Done {
-        let spool = self.spool.clone();
-        let id2 = id.to_string();
-        let loaded = tokio::task::spawn_blocking(move || {
-            spool.load(&id2).map(|(e, m)| (e, m, spool.state(&id2)))
-        })
-        .await;
+    async fn attempt(&self, id: &str, pre: Option<Arc<Preloaded>>) -> Done {
+        let loaded = match pre {
+            // Just spooled, never tried: no state to read.
+            Some(p) => Ok(Ok((
+                p.env.clone(),
+                p.message.clone(),
+                SpoolState::default(),
+            ))),
+            None => {
+                let spool = self.spool.clone();
+                let id2 = id.to_string();
+                tokio::task::spawn_blocking(move || {
+                    spool
+                        .load(&id2)
+                        .map(|(e, m)| (e, Arc::<[u8]>::from(m), spool.state(&id2)))
+                })
+                .await
+            }
+        };
         let (env, msg, mut state) = match loaded {
             Ok(Ok(x)) => x,
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return Done::Finished,
@@ -354,9 +410,17 @@ impl Queue {
             }
         }
         // Every recipient is final: bounce the failures, then forget the entry.
-        if let Err(e) = self.spool.set_state(id, &state) {
-            tracing::error!(id, "queue: cannot record delivery state: {e}");
-            return Done::Retry(now + self.cfg.retry_initial_secs);
+        // The state is recorded first when something failed, so a crash before
+        // the removal does not bounce twice (all delivered: nothing to record).
+        let any_failed = state
+            .rcpts
+            .iter()
+            .any(|r| matches!(r, RcptState::Failed { .. }));
+        if any_failed {
+            if let Err(e) = self.spool.set_state(id, &state) {
+                tracing::error!(id, "queue: cannot record delivery state: {e}");
+                return Done::Retry(now + self.cfg.retry_initial_secs);
+            }
         }
         let failures: Vec<Failure> = env
             .rcpts
@@ -390,7 +454,10 @@ impl Queue {
                 failures.len()
             );
         }
-        if let Err(e) = self.spool.remove(id) {
+        if let Err(e) = self
+            .spool
+            .remove_entry(id, state.attempts > 1 || any_failed)
+        {
             tracing::error!(id, "queue: cannot remove finished entry: {e}");
         }
         Done::Finished
@@ -429,7 +496,7 @@ impl Queue {
         self.spool.store(&benv, &body)?;
         self.stats.bounces.fetch_add(1, Ordering::Relaxed);
         tracing::info!(id = %env.id, bounce = %bid, to = %env.mail_from, "queue: bounce queued");
-        let _ = self.tx.send(bid);
+        let _ = self.tx.send(Queued::id(bid));
         Ok(())
     }
 

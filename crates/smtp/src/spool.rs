@@ -127,10 +127,8 @@ impl SpoolState {
 pub struct Spool {
     queue: PathBuf,
     tmp: PathBuf,
-}
-
-fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    /// `queue/` kept open for its fsyncs (one open/close less per message).
+    queue_fd: std::sync::Arc<File>,
 }
 
 /// Writes `parts` to `tmp`, fsyncs, renames to `dest`. Directory sync is the caller's.
@@ -165,7 +163,12 @@ impl Spool {
         let tmp = dir.join("tmp");
         fs::create_dir_all(&queue)?;
         fs::create_dir_all(&tmp)?;
-        Ok(Spool { queue, tmp })
+        let queue_fd = std::sync::Arc::new(File::open(&queue)?);
+        Ok(Spool {
+            queue,
+            tmp,
+            queue_fd,
+        })
     }
 
     /// At server start, before any session: removes the temp files of writes
@@ -206,7 +209,7 @@ impl Spool {
             &[&head, message],
             true,
         )?;
-        fsync_dir(&self.queue)
+        self.queue_fd.sync_all()
     }
 
     /// The ids in the queue, oldest first (ids sort by time).
@@ -263,9 +266,14 @@ impl Spool {
         write_durable(&tmp, &self.state_path(id), &[&body], true)
     }
 
-    /// Removes a finished entry (state first, so a crash in between leaves a
-    /// fresh entry that is delivered again rather than a state without message).
+    /// Removes a finished entry (message first; a state file left by a crash
+    /// in between is swept at the next start). `has_state`: a state file may
+    /// exist (saves a failing unlink per message when none was ever written).
     pub fn remove(&self, id: &str) -> io::Result<()> {
+        self.remove_entry(id, true)
+    }
+
+    pub fn remove_entry(&self, id: &str, has_state: bool) -> io::Result<()> {
         if !valid_id(id) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad queue id"));
         }
@@ -274,7 +282,9 @@ impl Spool {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let _ = fs::remove_file(self.state_path(id));
+        if has_state {
+            let _ = fs::remove_file(self.state_path(id));
+        }
         Ok(())
     }
 
