@@ -237,6 +237,13 @@ async fn serve(cfg: Config) -> Result<()> {
 
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let local_delivery = route == Route::Maildir;
+    let pool = match &route {
+        Route::Remote(hop) => Some(mxguard_smtp::client::Pool::new(
+            hop.clone(),
+            mxguard_smtp::queue::client_options(&cfg.queue, &cfg.smtp.hostname),
+        )),
+        Route::Maildir => None,
+    };
     let queue = Arc::new(Queue {
         spool: spool.clone(),
         cfg: cfg.queue.clone(),
@@ -245,6 +252,7 @@ async fn serve(cfg: Config) -> Result<()> {
         hostname: cfg.smtp.hostname.clone(),
         stats: QueueStats::default(),
         tx: tx.clone(),
+        pool,
         mailbox_check: stamp.as_ref().filter(|_| local_delivery).map(|st| {
             Arc::new(MailboxCheck {
                 scanner: scanner.clone(),

@@ -81,6 +81,16 @@ fn failure_text(f: &HopFailure) -> String {
     }
 }
 
+/// The delivery client's settings from `[queue]` and our host name.
+pub fn client_options(cfg: &QueueConfig, hostname: &str) -> ClientOptions {
+    ClientOptions {
+        helo_name: hostname.to_string(),
+        connect_timeout: Duration::from_secs(cfg.connect_timeout_secs),
+        command_timeout: Duration::from_secs(cfg.command_timeout_secs),
+        data_timeout: Duration::from_secs(cfg.data_timeout_secs),
+    }
+}
+
 /// Counters for logs and metrics.
 #[derive(Debug, Default)]
 pub struct QueueStats {
@@ -166,6 +176,8 @@ pub struct Queue {
     pub tx: UnboundedSender<Queued>,
     /// The stamp check before Maildir delivery (when stamps are enabled).
     pub mailbox_check: Option<Arc<MailboxCheck>>,
+    /// Connections to a remote next hop, reused between messages.
+    pub pool: Option<client::Pool>,
 }
 
 /// A message handed to the queue: its id, and for a message just spooled its
@@ -206,6 +218,11 @@ enum Done {
 }
 
 impl Queue {
+    /// The delivery client's settings from `[queue]`.
+    pub fn client_options(&self) -> ClientOptions {
+        client_options(&self.cfg, &self.hostname)
+    }
+
     /// Runs until `shutdown`, then waits for attempts in progress.
     pub async fn run(
         self: Arc<Self>,
@@ -583,12 +600,6 @@ impl Queue {
                 out
             }
             Route::Remote(hop) => {
-                let opts = ClientOptions {
-                    helo_name: self.hostname.clone(),
-                    connect_timeout: Duration::from_secs(self.cfg.connect_timeout_secs),
-                    command_timeout: Duration::from_secs(self.cfg.command_timeout_secs),
-                    data_timeout: Duration::from_secs(self.cfg.data_timeout_secs),
-                };
                 let oenv = OutboundEnvelope {
                     mail_from: env.mail_from.clone(),
                     rcpts: pending
@@ -611,7 +622,11 @@ impl Queue {
                     smtputf8: env.smtputf8,
                     size: Some(msg.len() as u64),
                 };
-                match client::deliver(hop, &opts, &oenv, msg).await {
+                let result = match &self.pool {
+                    Some(pool) => pool.deliver(&oenv, msg).await,
+                    None => client::deliver(hop, &self.client_options(), &oenv, msg).await,
+                };
+                match result {
                     Ok(results) => results
                         .into_iter()
                         .map(|r| match r.outcome {

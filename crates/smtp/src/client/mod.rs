@@ -69,7 +69,7 @@ pub use caps::Capabilities;
 pub use data::DataEncoder;
 pub use hop::{NextHop, NextHopError, Protocol, LMTP_PORT, SMTP_PORT};
 pub use reply::{enhanced_status, reply_text, ReplyError, ReplyParser, MAX_REPLY_LEN};
-pub use session::{deliver, deliver_on};
+pub use session::{deliver, deliver_on, Pool, POOL_IDLE, POOL_MAX_IDLE, POOL_MAX_USES};
 
 use crate::proto::command::Ret;
 use crate::proto::Reply;

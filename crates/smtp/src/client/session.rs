@@ -293,6 +293,17 @@ const NO_SMTPUTF8: &str =
 const NO_8BITMIME: &str = "the message has an 8-bit body and the next hop does not offer \
                            8BITMIME (RFC 6152); not downgraded";
 
+/// How a transaction ended, for the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Say QUIT and close.
+    Quit,
+    /// Close without QUIT (the next hop is gone or misbehaving).
+    NoQuit,
+    /// The transaction completed cleanly: the connection may carry another.
+    Reusable,
+}
+
 /// The SMTP dialogue up to the final replies. `Ok(true)`: end with QUIT.
 async fn session<S>(
     conn: &mut Conn<S>,
@@ -305,11 +316,29 @@ async fn session<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let Some(caps) = open(conn, protocol, opts, st).await? else {
+        return Ok(true);
+    };
+    let end = transaction(conn, protocol, &caps, opts, env, message, st).await?;
+    Ok(end != End::NoQuit)
+}
+
+/// Greeting and EHLO/LHLO: the next hop's capabilities, or `None` when it
+/// refused us (every recipient then has its result).
+async fn open<S>(
+    conn: &mut Conn<S>,
+    protocol: Protocol,
+    opts: &ClientOptions,
+    st: &mut State<'_>,
+) -> Result<Option<Capabilities>, Abort>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let ct = opts.command_timeout;
     let greeting = conn.expect(Stage::Greeting, ct).await?;
     if !is_positive(&greeting) {
         st.fail_all(Stage::Greeting, &greeting);
-        return Ok(true);
+        return Ok(None);
     }
 
     let name = helo_name(&opts.helo_name);
@@ -320,7 +349,7 @@ where
             let r = conn.expect(Stage::Lhlo, ct).await?;
             if !is_positive(&r) {
                 st.fail_all(Stage::Lhlo, &r);
-                return Ok(true);
+                return Ok(None);
             }
             Capabilities::parse(&r)
         }
@@ -337,16 +366,33 @@ where
                 let r = conn.expect(Stage::Helo, ct).await?;
                 if !is_positive(&r) {
                     st.fail_all(Stage::Helo, &r);
-                    return Ok(true);
+                    return Ok(None);
                 }
                 Capabilities::default()
             } else {
                 st.fail_all(Stage::Ehlo, &r);
-                return Ok(true);
+                return Ok(None);
             }
         }
     };
+    Ok(Some(caps))
+}
 
+/// One transaction on an open connection (MAIL, RCPT, DATA, the message,
+/// the final replies).
+async fn transaction<S>(
+    conn: &mut Conn<S>,
+    protocol: Protocol,
+    caps: &Capabilities,
+    opts: &ClientOptions,
+    env: &OutboundEnvelope,
+    message: &[u8],
+    st: &mut State<'_>,
+) -> Result<End, Abort>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let ct = opts.command_timeout;
     // What the message needs and the next hop lacks fails permanently: no
     // silent downgrade (RFC 6152 §3, RFC 6531 §3.2).
     let size = env.size.unwrap_or(message.len() as u64);
@@ -369,15 +415,15 @@ where
     };
     if let Some((status, text)) = refusal {
         st.fill(|| local(true, status, &text));
-        return Ok(true);
+        return Ok(End::Quit);
     }
     st.dsn_passed = caps.dsn;
 
     let sendable = st.undecided();
-    let mail = mail_command(env, &caps, size, st.needs_smtputf8);
+    let mail = mail_command(env, caps, size, st.needs_smtputf8);
     let rcpts: Vec<(usize, String)> = sendable
         .iter()
-        .map(|&i| (i, rcpt_command(&env.rcpts[i], &caps)))
+        .map(|&i| (i, rcpt_command(&env.rcpts[i], caps)))
         .collect();
     let mut accepted = Vec::with_capacity(sendable.len());
 
@@ -431,7 +477,7 @@ where
         }
         let Some(data_reply) = data_reply else {
             // MAIL refused before the last group: DATA was never sent.
-            return Ok(true);
+            return Ok(End::Quit);
         };
         if accepted.is_empty() {
             if data_reply.code == 354 {
@@ -444,13 +490,13 @@ where
                     conn.expect(Stage::EndOfData, ct.min(QUIT_TIMEOUT)).await?;
                 }
             }
-            return Ok(true);
+            return Ok(End::Quit);
         }
         if data_reply.code != 354 {
             for &i in &accepted {
                 st.set(i, failed(Stage::Data, &data_reply));
             }
-            return Ok(true);
+            return Ok(End::Quit);
         }
     } else {
         conn.queue(&mail);
@@ -458,7 +504,7 @@ where
         let mail_reply = conn.expect(Stage::MailFrom, ct).await?;
         if !is_positive(&mail_reply) {
             st.fail_all(Stage::MailFrom, &mail_reply);
-            return Ok(true);
+            return Ok(End::Quit);
         }
         for (i, cmd) in &rcpts {
             let i = *i;
@@ -472,7 +518,7 @@ where
             }
         }
         if accepted.is_empty() {
-            return Ok(true);
+            return Ok(End::Quit);
         }
         conn.queue("DATA");
         conn.flush(Stage::Data).await?;
@@ -481,7 +527,7 @@ where
             for &i in &accepted {
                 st.set(i, failed(Stage::Data, &r));
             }
-            return Ok(true);
+            return Ok(End::Quit);
         }
     }
 
@@ -493,7 +539,7 @@ where
                 for &i in &accepted {
                     st.set(i, failed(Stage::Message, &r));
                 }
-                return Ok(false);
+                return Ok(End::NoQuit);
             }
             _ => return Err(e.into()),
         }
@@ -521,7 +567,7 @@ where
             }
         }
     }
-    Ok(true)
+    Ok(End::Reusable)
 }
 
 /// Our EHLO name without anything that could break the command line.
@@ -767,5 +813,208 @@ mod tests {
         };
         assert_eq!(rcpt_command(&r, &caps), "RCPT TO:<a@b> NOTIFY=FAILURE");
         assert_eq!(rcpt_command(&r, &Capabilities::default()), "RCPT TO:<a@b>");
+    }
+}
+
+/// Any stream a pooled connection can run over.
+trait PoolStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> PoolStream for T {}
+
+/// An open connection waiting for its next message.
+struct Pooled {
+    conn: Conn<Box<dyn PoolStream>>,
+    caps: Capabilities,
+    since: std::time::Instant,
+    uses: u32,
+}
+
+/// Connections to one next hop, kept open between messages.
+///
+/// [`Pool::deliver`] behaves like [`deliver`] (same results, same
+/// guarantees) but sends the message over an idle connection when one is
+/// there, and keeps the connection for the next message when the
+/// transaction ended cleanly: a gateway relaying to one server saves the
+/// connect, greeting, EHLO and QUIT of every message. A connection idle for
+/// longer than [`POOL_IDLE`], or used [`POOL_MAX_USES`] times, is closed. A
+/// pooled connection that the next hop closed meanwhile fails at MAIL, before
+/// anything is decided; the message then goes over a fresh connection, so a
+/// stale connection never costs a retry. At most [`POOL_MAX_IDLE`] idle
+/// connections are kept.
+pub struct Pool {
+    hop: NextHop,
+    opts: ClientOptions,
+    idle: std::sync::Mutex<Vec<Pooled>>,
+}
+
+/// How long an idle connection is kept (Postfix: smtp_connection_cache_time_limit 2 s; next hops commonly time out idle clients after 30 s or more).
+pub const POOL_IDLE: Duration = Duration::from_secs(5);
+/// Messages per connection before it is closed and reopened.
+pub const POOL_MAX_USES: u32 = 100;
+/// Idle connections kept per next hop.
+pub const POOL_MAX_IDLE: usize = 32;
+
+impl Pool {
+    pub fn new(hop: NextHop, opts: ClientOptions) -> Pool {
+        Pool {
+            hop,
+            opts,
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn hop(&self) -> &NextHop {
+        &self.hop
+    }
+
+    fn take(&self) -> Option<Pooled> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(p) = idle.pop() {
+            if p.since.elapsed() < POOL_IDLE {
+                return Some(p);
+            }
+            // Too old: dropped (closed without QUIT; harmless for the next hop).
+        }
+        None
+    }
+
+    fn put(&self, mut p: Pooled) {
+        p.uses += 1;
+        if p.uses >= POOL_MAX_USES {
+            return;
+        }
+        p.since = std::time::Instant::now();
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < POOL_MAX_IDLE {
+            idle.push(p);
+        }
+    }
+
+    async fn connect(&self) -> Result<Box<dyn PoolStream>, TransportError> {
+        let after = self.opts.connect_timeout;
+        let hop = self.hop.to_string();
+        match &self.hop {
+            NextHop::Smtp { host, port } | NextHop::Lmtp { host, port } => {
+                match timeout(
+                    after,
+                    tokio::net::TcpStream::connect((host.as_str(), *port)),
+                )
+                .await
+                {
+                    Err(_) => Err(TransportError::ConnectTimeout { hop, after }),
+                    Ok(Err(source)) => Err(TransportError::Connect { hop, source }),
+                    Ok(Ok(s)) => {
+                        let _ = s.set_nodelay(true);
+                        Ok(Box::new(s))
+                    }
+                }
+            }
+            #[cfg(unix)]
+            NextHop::LmtpUnix { path } => {
+                match timeout(after, tokio::net::UnixStream::connect(path)).await {
+                    Err(_) => Err(TransportError::ConnectTimeout { hop, after }),
+                    Ok(Err(source)) => Err(TransportError::Connect { hop, source }),
+                    Ok(Ok(s)) => Ok(Box::new(s)),
+                }
+            }
+            #[cfg(not(unix))]
+            NextHop::LmtpUnix { .. } => Err(TransportError::Connect {
+                hop,
+                source: io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "Unix sockets are not available on this platform",
+                ),
+            }),
+        }
+    }
+
+    /// One delivery attempt; see the type's documentation.
+    pub async fn deliver(
+        &self,
+        env: &OutboundEnvelope,
+        message: &[u8],
+    ) -> Result<Vec<RcptResult>, TransportError> {
+        let protocol = self.hop.protocol();
+        if State::new(env).all_decided() {
+            return Ok(State::new(env).finish());
+        }
+        if let Some(mut p) = self.take() {
+            let mut st = State::new(env);
+            let r = transaction(
+                &mut p.conn,
+                protocol,
+                &p.caps,
+                &self.opts,
+                env,
+                message,
+                &mut st,
+            )
+            .await;
+            let stale = match &r {
+                Err(Abort::Transport(e)) => e.stage() == Stage::MailFrom,
+                Err(Abort::Shutdown { stage, .. }) => *stage == Stage::MailFrom,
+                _ => false,
+            };
+            if !(stale && st.results.iter().all(Option::is_none)) {
+                return self.finish(p, r, st).await;
+            }
+            tracing::debug!(hop = %self.hop, "pooled connection was closed by the next hop; reconnecting");
+        }
+        let mut st = State::new(env);
+        let stream = match self.connect().await {
+            Ok(s) => s,
+            Err(e) => return st.give_up(e),
+        };
+        let mut conn = Conn::new(stream, self.opts.command_timeout);
+        let caps = match open(&mut conn, protocol, &self.opts, &mut st).await {
+            Ok(Some(caps)) => caps,
+            Ok(None) => {
+                conn.quit().await;
+                return Ok(st.finish());
+            }
+            Err(Abort::Shutdown { stage, reply }) => {
+                st.fill(|| {
+                    Outcome::Temporary(Failure::Remote {
+                        stage,
+                        reply: reply.clone(),
+                    })
+                });
+                return Ok(st.finish());
+            }
+            Err(Abort::Transport(e)) => return st.give_up(e),
+        };
+        let r = transaction(
+            &mut conn, protocol, &caps, &self.opts, env, message, &mut st,
+        )
+        .await;
+        let p = Pooled {
+            conn,
+            caps,
+            since: std::time::Instant::now(),
+            uses: 0,
+        };
+        self.finish(p, r, st).await
+    }
+
+    async fn finish(
+        &self,
+        mut p: Pooled,
+        r: Result<End, Abort>,
+        mut st: State<'_>,
+    ) -> Result<Vec<RcptResult>, TransportError> {
+        match r {
+            Ok(End::Reusable) => self.put(p),
+            Ok(End::Quit) => p.conn.quit().await,
+            Ok(End::NoQuit) => {}
+            Err(Abort::Shutdown { stage, reply }) => {
+                st.fill(|| {
+                    Outcome::Temporary(Failure::Remote {
+                        stage,
+                        reply: reply.clone(),
+                    })
+                });
+            }
+            Err(Abort::Transport(e)) => return st.give_up(e),
+        }
+        Ok(st.finish())
     }
 }
