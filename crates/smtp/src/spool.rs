@@ -127,8 +127,68 @@ impl SpoolState {
 pub struct Spool {
     queue: PathBuf,
     tmp: PathBuf,
-    /// `queue/` kept open for its fsyncs (one open/close less per message).
-    queue_fd: std::sync::Arc<File>,
+    /// fsyncs of `queue/`, shared by concurrent writers (group commit).
+    dir_sync: std::sync::Arc<DirSync>,
+}
+
+/// Group commit of a directory's fsync: a writer that renamed its file into
+/// the directory takes a ticket and waits until an fsync that *started after*
+/// its rename has completed. One fsync then covers every rename made before it
+/// started, so concurrent sessions share directory syncs instead of queueing
+/// one each, and no writer returns before its own entry is durable.
+#[derive(Debug)]
+struct DirSync {
+    fd: File,
+    state: std::sync::Mutex<SyncState>,
+    done: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    /// Tickets handed out so far.
+    issued: u64,
+    /// Every ticket below this is durable.
+    covered: u64,
+    running: bool,
+}
+
+impl DirSync {
+    fn new(dir: &Path) -> io::Result<DirSync> {
+        Ok(DirSync {
+            fd: File::open(dir)?,
+            state: std::sync::Mutex::new(SyncState::default()),
+            done: std::sync::Condvar::new(),
+        })
+    }
+
+    /// Returns once the directory was fsynced after this call began.
+    fn sync(&self) -> io::Result<()> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let ticket = st.issued;
+        st.issued += 1;
+        loop {
+            if st.covered > ticket {
+                return Ok(());
+            }
+            if !st.running {
+                // Become the syncer for everything issued so far.
+                st.running = true;
+                let upto = st.issued;
+                drop(st);
+                let r = self.fd.sync_all();
+                st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                st.running = false;
+                if r.is_ok() && upto > st.covered {
+                    st.covered = upto;
+                }
+                self.done.notify_all();
+                // On error only this writer fails; waiters retry with their own fsync.
+                r?;
+                continue;
+            }
+            st = self.done.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 /// Writes `parts` to `tmp`, fsyncs, renames to `dest`. Directory sync is the caller's.
@@ -163,11 +223,11 @@ impl Spool {
         let tmp = dir.join("tmp");
         fs::create_dir_all(&queue)?;
         fs::create_dir_all(&tmp)?;
-        let queue_fd = std::sync::Arc::new(File::open(&queue)?);
+        let dir_sync = std::sync::Arc::new(DirSync::new(&queue)?);
         Ok(Spool {
             queue,
             tmp,
-            queue_fd,
+            dir_sync,
         })
     }
 
@@ -209,7 +269,7 @@ impl Spool {
             &[&head, message],
             true,
         )?;
-        self.queue_fd.sync_all()
+        self.dir_sync.sync()
     }
 
     /// The ids in the queue, oldest first (ids sort by time).
@@ -360,6 +420,30 @@ mod tests {
         s.remove(&id).unwrap();
         assert!(s.list().unwrap().is_empty());
         assert_eq!(s.sweep().unwrap(), 0);
+    }
+
+    #[test]
+    fn concurrent_stores_share_directory_syncs_and_all_land() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Spool::open(d.path()).unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..25 {
+                        s.store(&env(&new_queue_id()), b"x").unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(s.list().unwrap().len(), 200);
+        let st = s.dir_sync.state.lock().unwrap();
+        assert_eq!(st.issued, 200);
+        assert_eq!(st.covered, 200);
+        assert!(!st.running);
     }
 
     #[test]
