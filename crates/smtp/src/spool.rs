@@ -27,10 +27,11 @@ pub fn new_queue_id() -> String {
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     format!(
         "{us:013X}{:04X}{:05X}",
         n & 0xFFFF,
-        std::process::id() & 0xFFFFF
+        *PID.get_or_init(std::process::id) & 0xFFFFF
     )
 }
 
