@@ -1,0 +1,59 @@
+-- Pre-aggregated counters, maintained by the event writer in the same
+-- transaction as the events they count (upserts), so dashboard reports never
+-- scan the events table and survive its retention. All times are UTC unix
+-- seconds at the start of the hour (or day).
+
+-- Messages per hour, node, verdict and action.
+CREATE TABLE stats_hourly (
+    hour           BIGINT NOT NULL,
+    node           TEXT NOT NULL,
+    verdict        TEXT NOT NULL,
+    action         TEXT NOT NULL,
+    messages       BIGINT NOT NULL,
+    bytes          BIGINT NOT NULL,
+    latency_sum_us BIGINT NOT NULL,
+    latency_max_us BIGINT NOT NULL,
+    PRIMARY KEY (hour, node, verdict, action)
+);
+
+-- Scan latency histogram per hour and node: log-linear buckets (see
+-- report::latency_bucket): exact below 16 us, then 8 buckets per power of two.
+CREATE TABLE latency_hourly (
+    hour     BIGINT NOT NULL,
+    node     TEXT NOT NULL,
+    bucket   INTEGER NOT NULL,
+    messages BIGINT NOT NULL,
+    PRIMARY KEY (hour, node, bucket)
+);
+
+-- Messages per hour in which a threat was found (once per message).
+CREATE TABLE threat_hourly (
+    hour     BIGINT NOT NULL,
+    node     TEXT NOT NULL,
+    threat   TEXT NOT NULL,
+    engine   TEXT NOT NULL,
+    messages BIGINT NOT NULL,
+    PRIMARY KEY (hour, node, threat, engine)
+);
+
+-- Messages per hour in which an engine detected something (once per message).
+CREATE TABLE engine_hourly (
+    hour     BIGINT NOT NULL,
+    node     TEXT NOT NULL,
+    engine   TEXT NOT NULL,
+    messages BIGINT NOT NULL,
+    PRIMARY KEY (hour, node, engine)
+);
+
+-- Messages per UTC day by sender, recipient, sender domain and recipient
+-- domain (kind 's', 'r', 'sd', 'rd'; lowercased). Daily, not hourly: the
+-- number of distinct addresses is what makes this table big.
+CREATE TABLE address_daily (
+    day      BIGINT NOT NULL,
+    node     TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    messages BIGINT NOT NULL,
+    flagged  BIGINT NOT NULL,
+    PRIMARY KEY (kind, day, node, value)
+);
