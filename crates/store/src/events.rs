@@ -2,7 +2,7 @@
 //! [`crate::EventWriter`]), searched, exported and expired here.
 
 use crate::report::Aggregates;
-use crate::sql::{contains_pattern, i64_of, u64_of, values_list, Arg, Sql};
+use crate::sql::{contains_pattern, i64_of, pow2_chunks, u64_of, values_list, Arg, Sql};
 use crate::{Backend, Result, Store};
 use mxguard_types::Finding;
 use serde::{Deserialize, Serialize};
@@ -100,8 +100,9 @@ pub struct EventQuery {
 
 const COLS: &str = "queue_id, time, node, client_ip, helo, mail_from, rcpts, size, verdict, action, findings, engines, spam_score, latency_us, stamp, message_id";
 const NCOLS: usize = 16;
-/// Rows per multi-row INSERT (16 columns: 1,600 parameters, far below both backends' limits).
-const ROWS_PER_INSERT: usize = 100;
+/// Most rows per multi-row INSERT (16 columns: 1,024 parameters, far below
+/// both backends' limits); chunks are powers of two (see `pow2_chunks`).
+const ROWS_PER_INSERT: usize = 64;
 
 fn event_args(e: &Event, out: &mut Vec<Arg>) {
     out.push(Arg::S(e.queue_id.clone()));
@@ -258,7 +259,10 @@ impl Store {
         }
         let aggregates = Aggregates::of(events);
         let mut tx = self.begin_write().await?;
-        for chunk in events.chunks(ROWS_PER_INSERT) {
+        let mut rest = events;
+        for n in pow2_chunks(events.len(), ROWS_PER_INSERT) {
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
             let mut sql = Sql::new(format!(
                 "INSERT INTO events ({COLS}) VALUES {}",
                 values_list(chunk.len(), NCOLS, 1)
@@ -266,9 +270,9 @@ impl Store {
             for e in chunk {
                 event_args(e, &mut sql.args);
             }
-            sql.query().execute(&mut *tx).await?;
+            sql.query(self.backend).execute(&mut *tx).await?;
         }
-        aggregates.write(&mut tx).await?;
+        aggregates.write(&mut tx, self.backend).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -336,7 +340,7 @@ impl Store {
         }
         sql.push(" ORDER BY time DESC, id DESC LIMIT ")
             .arg(Arg::I(q.limit.map(i64::from).unwrap_or(i64::MAX)));
-        let rows = sql.query().fetch_all(&self.pool).await?;
+        let rows = sql.query(self.backend).fetch_all(&self.pool).await?;
         rows.iter().map(event_of).collect()
     }
 
@@ -363,7 +367,7 @@ impl Store {
                     .push("))");
             }
             sql.push(" ORDER BY time, id LIMIT 5000");
-            let rows = sql.query().fetch_all(&self.pool).await?;
+            let rows = sql.query(self.backend).fetch_all(&self.pool).await?;
             if rows.is_empty() {
                 return Ok(n);
             }

@@ -150,6 +150,8 @@ pub struct StoreOptions {
     /// SQLite: how long a writer waits for the write lock before failing
     /// with [`StoreError::Unavailable`].
     pub busy_timeout: Duration,
+    /// SQLite: page cache per connection, in MiB (SQLite's default is 2).
+    pub sqlite_cache_mib: u32,
 }
 
 impl Default for StoreOptions {
@@ -158,6 +160,7 @@ impl Default for StoreOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            sqlite_cache_mib: 32,
         }
     }
 }
@@ -270,6 +273,7 @@ impl Store {
             why: e.to_string(),
         })?;
         let busy_ms = opts.busy_timeout.as_millis();
+        let cache_kib = u64::from(opts.sqlite_cache_mib.max(1)) * 1024;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(0)
@@ -283,6 +287,8 @@ impl Store {
                             format!("PRAGMA busy_timeout = {busy_ms}"),
                             "PRAGMA synchronous = FULL".to_string(),
                             "PRAGMA foreign_keys = ON".to_string(),
+                            format!("PRAGMA cache_size = -{cache_kib}"),
+                            "PRAGMA temp_store = MEMORY".to_string(),
                         ] {
                             sqlx::query(sqlx::AssertSqlSafe(pragma))
                                 .execute(&mut *conn)

@@ -360,7 +360,7 @@ impl Store {
                     .arg(Arg::S(r.to_lowercase()))
                     .push(")");
             }
-            q.query().execute(&mut *tx).await?;
+            q.query(self.backend).execute(&mut *tx).await?;
         }
         let mut threats: Vec<(&str, &str)> = Vec::new();
         for f in &item.findings {
@@ -383,7 +383,7 @@ impl Store {
                     .arg(Arg::S(engine.to_string()))
                     .push(")");
             }
-            q.query().execute(&mut *tx).await?;
+            q.query(self.backend).execute(&mut *tx).await?;
         }
         sqlx::query("INSERT INTO quarantine_message (qid, compression, data) VALUES ($1, $2, $3)")
             .bind(clean(&item.id))
@@ -455,7 +455,7 @@ impl Store {
             .arg(Arg::I(q.limit.map(i64::from).unwrap_or(i64::MAX)))
             .push(" OFFSET ")
             .arg(Arg::I(i64::from(q.offset)));
-        let rows = sql.query().fetch_all(&self.pool).await?;
+        let rows = sql.query(self.backend).fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(summary_of(r)?.0)).collect()
     }
 
@@ -463,7 +463,11 @@ impl Store {
     pub async fn count(&self, q: &QuarantineQuery) -> Result<u64> {
         let mut sql = Sql::new("SELECT COUNT(*) FROM quarantine q");
         self.where_clause(q, &mut sql);
-        let n: i64 = sql.query().fetch_one(&self.pool).await?.try_get(0)?;
+        let n: i64 = sql
+            .query(self.backend)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
         Ok(u64_of(n))
     }
 
@@ -637,7 +641,7 @@ impl Store {
             upd.arg(Arg::I(all[i].0));
         }
         upd.push(")");
-        upd.query().execute(&mut *tx).await?;
+        upd.query(self.backend).execute(&mut *tx).await?;
         sqlx::query(
             "INSERT INTO quarantine_release (qid, time, released_by, rcpts) VALUES ($1, $2, $3, $4)",
         )

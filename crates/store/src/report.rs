@@ -21,16 +21,16 @@
 //! has no domain).
 
 use crate::events::Event;
-use crate::sql::{i64_of, u64_of, values_list, Arg, Sql};
-use crate::{Result, Store};
+use crate::sql::{i64_of, pow2_chunks, u64_of, values_list, Arg, Sql};
+use crate::{Backend, Result, Store};
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
-/// Rows per multi-row upsert.
-const ROWS_PER_UPSERT: usize = 200;
+/// Most rows per multi-row upsert (powers of two, see `pow2_chunks`).
+const ROWS_PER_UPSERT: usize = 128;
 
 /// The histogram bucket of a latency: exact below 16 µs, then 8 buckets per
 /// power of two (bucket width at most 1/8 of its lower bound).
@@ -304,9 +304,10 @@ impl Aggregates {
         a
     }
 
-    pub async fn write(&self, tx: &mut Transaction<'static, Any>) -> Result<()> {
+    pub async fn write(&self, tx: &mut Transaction<'static, Any>, backend: Backend) -> Result<()> {
         upsert(
             tx,
+            backend,
             "stats_hourly (hour, node, verdict, action, messages, bytes, latency_sum_us, latency_max_us)",
             "(hour, node, verdict, action)",
             "messages = stats_hourly.messages + excluded.messages, \
@@ -331,6 +332,7 @@ impl Aggregates {
         .await?;
         upsert(
             tx,
+            backend,
             "latency_hourly (hour, node, bucket, messages)",
             "(hour, node, bucket)",
             "messages = latency_hourly.messages + excluded.messages",
@@ -342,6 +344,7 @@ impl Aggregates {
         .await?;
         upsert(
             tx,
+            backend,
             "threat_hourly (hour, node, threat, engine, messages)",
             "(hour, node, threat, engine)",
             "messages = threat_hourly.messages + excluded.messages",
@@ -359,6 +362,7 @@ impl Aggregates {
         .await?;
         upsert(
             tx,
+            backend,
             "engine_hourly (hour, node, engine, messages)",
             "(hour, node, engine)",
             "messages = engine_hourly.messages + excluded.messages",
@@ -370,6 +374,7 @@ impl Aggregates {
         .await?;
         upsert(
             tx,
+            backend,
             "address_daily (kind, day, node, value, messages, flagged)",
             "(kind, day, node, value)",
             "messages = address_daily.messages + excluded.messages, \
@@ -393,6 +398,7 @@ impl Aggregates {
 
 async fn upsert(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     table_cols: &str,
     conflict: &str,
     update: &str,
@@ -400,15 +406,17 @@ async fn upsert(
     rows: impl Iterator<Item = Vec<Arg>>,
 ) -> Result<()> {
     let rows: Vec<Vec<Arg>> = rows.collect();
-    for chunk in rows.chunks(ROWS_PER_UPSERT) {
+    let mut rows = rows.into_iter();
+    for n in pow2_chunks(rows.len(), ROWS_PER_UPSERT) {
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(n).collect();
         let mut sql = Sql::new(format!(
             "INSERT INTO {table_cols} VALUES {} ON CONFLICT {conflict} DO UPDATE SET {update}",
             values_list(chunk.len(), ncols, 1)
         ));
         for r in chunk {
-            sql.args.extend(r.iter().cloned());
+            sql.args.extend(r);
         }
-        sql.query().execute(&mut **tx).await?;
+        sql.query(backend).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -452,7 +460,7 @@ impl Store {
             .arg(Arg::I(until));
         Self::node_filter(&mut sql, &q.node);
         sql.push(" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
-        sql.query()
+        sql.query(self.backend)
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -480,7 +488,7 @@ impl Store {
         Self::node_filter(&mut sql, &q.node);
         sql.push(" GROUP BY threat, engine ORDER BY m DESC, threat, engine LIMIT ")
             .arg(Arg::I(q.top as i64));
-        sql.query()
+        sql.query(self.backend)
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -505,7 +513,7 @@ impl Store {
             .arg(Arg::I(until));
         Self::node_filter(&mut sql, &q.node);
         sql.push(" GROUP BY engine ORDER BY m DESC, engine");
-        sql.query()
+        sql.query(self.backend)
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -538,7 +546,7 @@ impl Store {
         Self::node_filter(&mut sql, &q.node);
         sql.push(" GROUP BY value ORDER BY m DESC, value LIMIT ")
             .arg(Arg::I(q.top as i64));
-        sql.query()
+        sql.query(self.backend)
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -563,7 +571,7 @@ impl Store {
             .push(" AND hour < ")
             .arg(Arg::I(until));
         Self::node_filter(&mut sql, &q.node);
-        let row = sql.query().fetch_one(&self.pool).await?;
+        let row = sql.query(self.backend).fetch_one(&self.pool).await?;
         let messages = u64_of(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0));
         let sum = row.try_get::<Option<i64>, _>(1)?.unwrap_or(0);
         let max = u64_of(row.try_get::<Option<i64>, _>(2)?.unwrap_or(0));
@@ -576,7 +584,7 @@ impl Store {
         Self::node_filter(&mut sql, &q.node);
         sql.push(" GROUP BY bucket ORDER BY bucket");
         let hist: Vec<(u32, u64)> = sql
-            .query()
+            .query(self.backend)
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -602,23 +610,52 @@ impl Store {
         })
     }
 
-    /// Everything a dashboard shows, for one range.
+    /// Everything a dashboard shows, for one range. The sections are
+    /// queried concurrently (on as many pooled connections).
     pub async fn report(&self, q: &ReportQuery) -> Result<Report> {
         let (since, until) = q.hours();
         let (days_since, days_until) = q.days();
-        let volume = self.volume(q).await?;
+        let hourly_q = ReportQuery {
+            granularity: Granularity::Hour,
+            ..q.clone()
+        };
+        let (
+            volume,
+            hourly,
+            top_threats,
+            engines,
+            top_senders,
+            top_recipients,
+            top_sender_domains,
+            top_recipient_domains,
+            latency,
+        ) = tokio::try_join!(
+            self.volume(q),
+            async {
+                // Totals over the hourly range, whatever the chart's resolution.
+                if q.granularity == Granularity::Hour {
+                    Ok(Vec::new())
+                } else {
+                    self.volume(&hourly_q).await
+                }
+            },
+            self.top_threats(q),
+            self.engine_detections(q),
+            self.top_addresses(q, AddressKind::Sender),
+            self.top_addresses(q, AddressKind::Recipient),
+            self.top_addresses(q, AddressKind::SenderDomain),
+            self.top_addresses(q, AddressKind::RecipientDomain),
+            self.latency(q),
+        )?;
+        let hourly = if q.granularity == Granularity::Hour {
+            &volume
+        } else {
+            &hourly
+        };
         let mut by_verdict: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_action: BTreeMap<String, u64> = BTreeMap::new();
         let (mut messages, mut bytes) = (0, 0);
-        // Totals over the hourly range, whatever the chart's resolution.
-        let hourly = if q.granularity == Granularity::Hour {
-            volume.clone()
-        } else {
-            let mut h = q.clone();
-            h.granularity = Granularity::Hour;
-            self.volume(&h).await?
-        };
-        for v in &hourly {
+        for v in hourly {
             *by_verdict.entry(v.verdict.clone()).or_insert(0) += v.messages;
             *by_action.entry(v.action.clone()).or_insert(0) += v.messages;
             messages += v.messages;
@@ -639,14 +676,105 @@ impl Store {
             by_verdict: ranked(by_verdict),
             by_action: ranked(by_action),
             volume,
-            top_threats: self.top_threats(q).await?,
-            engines: self.engine_detections(q).await?,
-            top_senders: self.top_addresses(q, AddressKind::Sender).await?,
-            top_recipients: self.top_addresses(q, AddressKind::Recipient).await?,
-            top_sender_domains: self.top_addresses(q, AddressKind::SenderDomain).await?,
-            top_recipient_domains: self.top_addresses(q, AddressKind::RecipientDomain).await?,
-            latency: self.latency(q).await?,
+            top_threats,
+            engines,
+            top_senders,
+            top_recipients,
+            top_sender_domains,
+            top_recipient_domains,
+            latency,
         })
+    }
+
+    /// Compacts the address rankings of past days: for every UTC day before
+    /// today (within the last 35 days) not compacted yet, keeps only the
+    /// `keep` busiest addresses (by messages, ties by value) of each kind and
+    /// node in `address_daily`. Returns the rows deleted. The event writer
+    /// runs this every [`crate::EventWriterConfig::compact_interval`].
+    ///
+    /// Why: the number of distinct senders grows with the traffic (spam
+    /// makes up new ones), so exact per-day rows would make "top senders of
+    /// the week" read as many rows as the event log. After compaction a
+    /// ranking over N past days reads at most N × `keep` rows per node, plus
+    /// today's. Precision: an address's count is exact for every day on which
+    /// it was among the `keep` busiest; otherwise that day's messages are
+    /// missing from it, and there were fewer of them than the `keep`-th
+    /// busiest address had that day. With `keep` = 1000 the weekly top 10 is
+    /// exact unless the traffic is very flat.
+    pub async fn compact_reports(&self, keep: usize) -> Result<u64> {
+        let today = floor(crate::now_secs(), DAY);
+        self.compact_reports_before(today, keep).await
+    }
+
+    /// [`Store::compact_reports`] for the days before `before` (exclusive,
+    /// rounded down to a UTC day); for tests and imports of old data.
+    pub async fn compact_reports_before(&self, before: i64, keep: usize) -> Result<u64> {
+        let before = floor(before, DAY);
+        let lo = before - 35 * DAY;
+        let mut days: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        let mut sql = Sql::new(format!(
+            "SELECT (hour / {DAY}) * {DAY}, node FROM stats_hourly WHERE hour >= "
+        ));
+        sql.arg(Arg::I(lo))
+            .push(" AND hour < ")
+            .arg(Arg::I(before))
+            .push(" GROUP BY 1, 2");
+        for r in sql.query(self.backend).fetch_all(&self.pool).await? {
+            days.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+        }
+        let done: BTreeSet<i64> = sqlx::query("SELECT day FROM report_compacted WHERE day >= $1")
+            .bind(lo)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()?;
+        let mut deleted = 0;
+        for (day, nodes) in days {
+            if done.contains(&day) {
+                continue;
+            }
+            let mut tx = self.begin_write().await?;
+            if self.backend == Backend::Postgres {
+                // One node at a time; the others skip (and try again later).
+                let got: bool = sqlx::query("SELECT pg_try_advisory_xact_lock(7236281349726501)")
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+                if !got {
+                    tx.rollback().await?;
+                    return Ok(deleted);
+                }
+            }
+            for kind in AddressKind::ALL {
+                for node in &nodes {
+                    deleted += sqlx::query(
+                        "DELETE FROM address_daily WHERE kind = $1 AND day = $2 AND node = $3 \
+                         AND value NOT IN (SELECT value FROM address_daily WHERE kind = $4 AND day = $5 \
+                         AND node = $6 ORDER BY messages DESC, value LIMIT $7)",
+                    )
+                    .bind(kind.code())
+                    .bind(day)
+                    .bind(node.clone())
+                    .bind(kind.code())
+                    .bind(day)
+                    .bind(node.clone())
+                    .bind(i64::try_from(keep).unwrap_or(i64::MAX))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+            }
+            sqlx::query(
+                "INSERT INTO report_compacted (day, keep) VALUES ($1, $2) ON CONFLICT (day) DO NOTHING",
+            )
+            .bind(day)
+            .bind(i32::try_from(keep).unwrap_or(i32::MAX))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(deleted)
     }
 
     /// Deletes report counters older than `older_than` (unix seconds; hours
@@ -659,6 +787,7 @@ impl Store {
             ("threat_hourly", "hour"),
             ("engine_hourly", "hour"),
             ("address_daily", "day"),
+            ("report_compacted", "day"),
         ] {
             n += sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE {col} < $1"

@@ -52,16 +52,23 @@ pub struct EventWriterConfig {
     pub send_timeout: Duration,
     /// Longest pause between retries while the database is unavailable.
     pub max_backoff: Duration,
+    /// How often the writer compacts the address rankings of past days
+    /// ([`Store::compact_reports`]); `None`: never (run it yourself).
+    pub compact_interval: Option<Duration>,
+    /// Addresses kept per kind, node and past day by the compaction.
+    pub ranking_keep: usize,
 }
 
 impl Default for EventWriterConfig {
     fn default() -> Self {
         EventWriterConfig {
-            capacity: 10_000,
-            batch_size: 500,
+            capacity: 50_000,
+            batch_size: 2_000,
             flush_interval: Duration::from_millis(50),
             send_timeout: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            compact_interval: Some(Duration::from_secs(600)),
+            ranking_keep: 1000,
         }
     }
 }
@@ -184,6 +191,9 @@ impl EventWriter {
             flush_interval: config.flush_interval,
             max_backoff: config.max_backoff.max(Duration::from_millis(50)),
             give_up_at: None,
+            compact_interval: config.compact_interval,
+            ranking_keep: config.ranking_keep.max(1),
+            last_compact: None,
         };
         tokio::spawn(task.run());
         EventWriter {
@@ -351,6 +361,9 @@ struct Task {
     flush_interval: Duration,
     max_backoff: Duration,
     give_up_at: Option<Instant>,
+    compact_interval: Option<Duration>,
+    ranking_keep: usize,
+    last_compact: Option<Instant>,
 }
 
 enum Outcome {
@@ -400,6 +413,9 @@ impl Task {
             batch.clear();
             for w in waiters.drain(..) {
                 let _ = w.send(());
+            }
+            if !closed {
+                self.maybe_compact().await;
             }
             if closed {
                 if let Some(ack) = shutdown.take() {
@@ -498,6 +514,21 @@ impl Task {
                     }
                 }
             }
+        }
+    }
+
+    async fn maybe_compact(&mut self) {
+        let Some(every) = self.compact_interval else {
+            return;
+        };
+        if self.last_compact.is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        self.last_compact = Some(Instant::now());
+        match self.store.compact_reports(self.ranking_keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "reports: address rankings of past days compacted"),
+            Err(e) => tracing::warn!("reports: compaction failed (next try in {every:?}): {e}"),
         }
     }
 

@@ -1469,3 +1469,76 @@ async fn postgres_restart_mid_run() {
     server.stop(false);
     drop(server);
 }
+
+async fn compaction_keeps_busiest(kind: Kind) {
+    let (store, _db) = open(kind, "compaction_keeps_busiest").await;
+    let day0 = T0.div_euclid(86_400) * 86_400;
+    let mut evs = Vec::new();
+    for d in 0..3 {
+        // Sender k (own domain) sends k messages on each day.
+        for k in 1..=30i64 {
+            for i in 0..k {
+                let mut e = event(&format!("c{d}-{k}-{i}"), day0 + d * 86_400 + 60 * i);
+                e.mail_from = format!("s{k}@d{k}.test");
+                evs.push(e);
+            }
+        }
+    }
+    store.insert_events(&evs).await.unwrap();
+    let q = |d: i64| ReportQuery {
+        since: day0 + d * 86_400,
+        until: day0 + (d + 1) * 86_400,
+        node: None,
+        top: 5,
+        granularity: Granularity::Day,
+    };
+    let before: Vec<_> = [0, 1, 2].iter().map(|&d| q(d)).collect();
+    let mut want = Vec::new();
+    for q in &before {
+        want.push(store.top_addresses(q, AddressKind::Sender).await.unwrap());
+    }
+    assert_eq!(want[0][0].value, "s30@d30.test");
+    assert_eq!(want[0][0].messages, 30);
+    // Days 0 and 1 are compacted to 5 senders and 5 sender domains; day 2 is "today".
+    let deleted = store
+        .compact_reports_before(day0 + 2 * 86_400, 5)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2 * (25 + 25));
+    for (i, q) in before.iter().enumerate() {
+        assert_eq!(
+            store.top_addresses(q, AddressKind::Sender).await.unwrap(),
+            want[i],
+            "the busiest are exact"
+        );
+    }
+    let rows_of = |d: i64| {
+        let store = store.clone();
+        async move {
+            let r: i64 =
+                sqlx::query("SELECT COUNT(*) FROM address_daily WHERE kind = 's' AND day = $1")
+                    .bind(day0 + d * 86_400)
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap()
+                    .get(0);
+            r
+        }
+    };
+    assert_eq!(rows_of(0).await, 5);
+    assert_eq!(rows_of(2).await, 30);
+    assert_eq!(
+        store
+            .compact_reports_before(day0 + 2 * 86_400, 5)
+            .await
+            .unwrap(),
+        0,
+        "each day once"
+    );
+    // Other counters are untouched.
+    assert_eq!(
+        store.report(&before[0]).await.unwrap().messages,
+        (1..=30).sum::<i64>() as u64
+    );
+}
+both!(compaction_keeps_busiest);

@@ -57,3 +57,10 @@ CREATE TABLE address_daily (
     flagged  BIGINT NOT NULL,
     PRIMARY KEY (kind, day, node, value)
 );
+
+-- Past days whose address rankings have been compacted: only the busiest
+-- addresses of each kind and node are kept (see Store::compact_reports).
+CREATE TABLE report_compacted (
+    day  BIGINT PRIMARY KEY,
+    keep INTEGER NOT NULL
+);
