@@ -63,7 +63,7 @@ fn synthetic(i: u64, n: u64, end: i64, rng: &mut Rng) -> Event {
         let t = rng.skewed(200);
         findings.push(Finding {
             name: format!("Win.Trojan.Synthetic-{t}"),
-            engine: if t % 5 == 0 {
+            engine: if t.is_multiple_of(5) {
                 EngineKind::Heuristics
             } else {
                 EngineKind::Signatures
@@ -103,7 +103,7 @@ fn synthetic(i: u64, n: u64, end: i64, rng: &mut Rng) -> Event {
     Event {
         queue_id: format!("{time:x}{i:08x}"),
         time,
-        node: if i % 4 == 0 { "mx2" } else { "mx1" }.into(),
+        node: if i.is_multiple_of(4) { "mx2" } else { "mx1" }.into(),
         client_ip: format!("198.51.{}.{}", rng.below(256), rng.below(256)),
         helo: format!("mail{}.sender{sdom}.example", rng.below(4)),
         mail_from: format!("s{sender}@sender{sdom}.example"),
@@ -194,7 +194,15 @@ async fn main() {
         _ => panic!("usage: store_bench sqlite|postgres [EVENTS] [URL]"),
     };
     let store = Store::open(&url).await.expect("open");
-    println!("### {backend}\n");
+    let version: String = sqlx::query(match backend {
+        "sqlite" => "SELECT 'SQLite ' || sqlite_version()",
+        _ => "SELECT 'PostgreSQL ' || current_setting('server_version')",
+    })
+    .fetch_one(store.pool())
+    .await
+    .and_then(|r| sqlx::Row::try_get(&r, 0))
+    .unwrap_or_default();
+    println!("### {backend}\n\n{version}, store opened with default options.\n");
 
     // 1. Sustained batched inserts through the EventWriter, 4 producers.
     let end = mxguard_store::now_secs();

@@ -6,7 +6,9 @@ use crate::sql::{contains_pattern, i64_of, pow2_chunks, u64_of, values_list, Arg
 use crate::{Backend, Result, Store};
 use mxguard_types::Finding;
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::Any;
 use sqlx::Row;
 use std::io::Write;
 
@@ -97,6 +99,9 @@ pub struct EventQuery {
     /// Ignored by the exports.
     pub before: Option<(i64, i64)>,
 }
+
+/// Statements ready to run (see [`Store::prepare_events`]).
+pub(crate) struct Prepared(Vec<Query<'static, Any, AnyArguments>>);
 
 const COLS: &str = "queue_id, time, node, client_ip, helo, mail_from, rcpts, size, verdict, action, findings, engines, spam_score, latency_us, stamp, message_id";
 const NCOLS: usize = 16;
@@ -254,11 +259,14 @@ impl Store {
     /// The [`crate::EventWriter`] calls this with its batches; call it
     /// directly only for imports and tests.
     pub async fn insert_events(&self, events: &[Event]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let aggregates = Aggregates::of(events);
-        let mut tx = self.begin_write().await?;
+        self.execute_batch(self.prepare_events(events)).await
+    }
+
+    /// The statements of [`Store::insert_events`], arguments bound: the CPU
+    /// half of a batch, which the writer does while the previous batch is in
+    /// the database.
+    pub(crate) fn prepare_events(&self, events: &[Event]) -> Prepared {
+        let mut sqls = Vec::new();
         let mut rest = events;
         for n in pow2_chunks(events.len(), ROWS_PER_INSERT) {
             let (chunk, tail) = rest.split_at(n);
@@ -267,12 +275,25 @@ impl Store {
                 "INSERT INTO events ({COLS}) VALUES {}",
                 values_list(chunk.len(), NCOLS, 1)
             ));
+            sql.args.reserve(n * NCOLS);
             for e in chunk {
                 event_args(e, &mut sql.args);
             }
-            sql.query(self.backend).execute(&mut *tx).await?;
+            sqls.push(sql);
         }
-        aggregates.write(&mut tx, self.backend).await?;
+        Aggregates::of(events).statements(&mut sqls);
+        Prepared(sqls.into_iter().map(|s| s.query(self.backend)).collect())
+    }
+
+    /// Runs prepared statements in one write transaction.
+    pub(crate) async fn execute_batch(&self, batch: Prepared) -> Result<()> {
+        if batch.0.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for q in batch.0 {
+            q.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

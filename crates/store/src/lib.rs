@@ -18,71 +18,96 @@
 //! on both backends (`$n` placeholders, `INSERT ... ON CONFLICT ... DO
 //! UPDATE`, `LIKE ... ESCAPE`), except `BEGIN IMMEDIATE` on SQLite (a write
 //! transaction takes the write lock at once, so it waits on the busy timeout
-//! instead of failing on a snapshot upgrade) and `ILIKE` for event searches on
-//! PostgreSQL. Times are UTC unix seconds in `BIGINT`s; JSON is stored as
-//! text. Each backend has its own migrations folder (`migrations/sqlite`,
-//! `migrations/postgres`), embedded in the binary and applied by
-//! [`Store::open`]; [`Store::schema_version`] reports the newest applied.
-//! Numbering: 1 quarantine, 2 events, 3 report counters; users and config
-//! history (the console) take the next numbers. A database migrated by a newer
-//! mxguard is refused with [`StoreError::SchemaTooNew`].
+//! instead of failing on a snapshot upgrade), `ILIKE` for event searches on
+//! PostgreSQL, and plain `?` placeholders for the long multi-row statements
+//! on SQLite (it looks `$n` parameters up by a linear search). Times are UTC
+//! unix seconds in `BIGINT`s; JSON is stored as text; NUL characters in text
+//! (PostgreSQL cannot store them) become U+FFFD on both backends. Each backend
+//! has its own migrations folder (`migrations/sqlite`, `migrations/postgres`),
+//! embedded in the binary and applied by [`Store::open`];
+//! [`Store::schema_version`] reports the newest applied. Numbering: 1
+//! quarantine, 2 events, 3 report counters; users and config history (the
+//! console) take the next numbers. A database migrated by a newer mxguard is
+//! refused with [`StoreError::SchemaTooNew`].
 //!
 //! ## Schema
 //! - `quarantine` (id = the gateway's queue id; envelope, subject, reason,
 //!   action, policy, findings as JSON, size, SHA-256 of the original, release
-//!   state), `quarantine_rcpt` (one row per recipient, with its release),
-//!   `quarantine_threat` (one row per threat name, for search),
+//!   state and token), `quarantine_rcpt` (one row per recipient, with its
+//!   release), `quarantine_threat` (one row per threat name, for search),
 //!   `quarantine_message` (the message, deflate-compressed, apart so searches
-//!   never read it) and `quarantine_release` (the release history).
+//!   never read it) and `quarantine_release` (the release history). Text
+//!   searches use Unicode-lowercased copies, so they agree on both backends.
 //! - `events`: one row per message per node (envelope, size, verdict, action,
 //!   findings and per-engine verdicts as JSON, spam score, latency, stamp
 //!   result, Message-ID), indexed by time, queue id and Message-ID.
-//! - Counters, see "Pre-aggregation".
+//! - Counters: see "Pre-aggregation".
 //!
 //! ## Durability
 //! - [`Store::put`] returns after the transaction holding the message has
 //!   committed: on SQLite in WAL mode with `synchronous=FULL` (the WAL is
 //!   fsynced at every commit); on PostgreSQL with `synchronous_commit=on` for
 //!   that transaction whatever the server default. The gateway answers 250
-//!   only after that.
+//!   only after that. [`Store::mark_released`] is durable the same way.
 //! - Events are *not* durable when [`EventWriter::send`] returns: they sit in
-//!   a bounded in-memory channel until the writer task commits their batch
-//!   (at most `batch_size` rows or `flush_interval`, 500 / 50 ms by default).
-//!   A crash of the process loses what was queued; a database outage does
-//!   not (the writer holds its batch and retries). [`EventWriter::flush`]
-//!   returns when everything sent before it has committed.
-//! - An unreachable database is [`StoreError::Unavailable`]: the gateway
-//!   tempfails (451) the messages whose quarantine copy could not be stored.
-//!   Recovery needs nothing: the pool pings a connection before lending it,
-//!   drops dead ones and connects again on demand (tested by stopping and
-//!   restarting PostgreSQL under a live `Store`).
+//!   a bounded in-memory channel until the writer task commits their batch.
+//!   A crash of the process loses what was queued (at most the channel's
+//!   capacity); a database outage does not (the writer keeps its batch and
+//!   retries). [`EventWriter::flush`] returns when everything sent before it
+//!   has committed.
+//! - An unreachable database is [`StoreError::Unavailable`] after at most
+//!   [`StoreOptions::acquire_timeout`] (5 s): the gateway tempfails (451) the
+//!   messages whose quarantine copy could not be stored. Recovery needs
+//!   nothing: the pool pings a connection before lending it, drops dead ones
+//!   and connects again on demand (tested by stopping PostgreSQL the hard way
+//!   and starting it again under a live `Store` and `EventWriter`).
 //!
 //! ## Batching
-//! [`EventWriter`]: a bounded tokio mpsc channel (10,000 events by default)
-//! and one writer task that takes up to 500 events or what arrived within
+//! [`EventWriter`]: a bounded tokio mpsc channel (50,000 events by default)
+//! and one writer task that takes up to 2,000 events, or what arrived within
 //! 50 ms, and writes them in one transaction: multi-row `INSERT`s into
-//! `events` and one upsert per distinct counter key. When the channel is full
-//! a sender waits up to `send_timeout` (100 ms) and then drops the event,
-//! counts it in [`WriterStats::dropped`] and logs a warning: events are never
-//! lost silently. A gateway that must not deliver unrecorded mail reserves a
-//! slot first ([`EventWriter::reserve`]) and tempfails when none is free.
+//! `events` and one upsert per distinct counter key (keys merged in memory
+//! first, so bigger batches under load cost less per event). When the
+//! channel is full a sender waits up to `send_timeout` (100 ms), then drops
+//! the event, counts it in [`WriterStats::dropped`] and logs a warning:
+//! events are never lost silently. A gateway that must not deliver
+//! unrecorded mail reserves a slot first ([`EventWriter::reserve`]) and
+//! tempfails when none is free. See [`writer`] for the details.
 //!
 //! ## Pre-aggregation
 //! The writer maintains, in the same transaction as the events:
 //! `stats_hourly` (messages, bytes, latency sum and max per hour, node,
 //! verdict, action), `latency_hourly` (a latency histogram per hour and node),
 //! `threat_hourly` and `engine_hourly` (messages per threat and per detecting
-//! engine), and `address_daily` (messages and flagged messages per UTC day
-//! and sender, recipient, sender domain, recipient domain). Reports read only
-//! these tables, so "messages per hour by verdict for the last 7 days" reads
-//! at most 168 × nodes × verdicts × actions rows, whatever the size of the
-//! log, and reports outlive the events' retention. Report ranges are rounded
-//! out to whole hours (whole UTC days for address rankings).
+//! engine), and `address_daily` (messages and flagged messages per UTC day,
+//! node, and sender, recipient, sender domain, recipient domain). Reports read
+//! only these tables, so "messages per hour by verdict for the last 7 days"
+//! reads at most 168 × nodes × verdicts × actions rows, whatever the size of
+//! the log, and reports outlive the events' retention
+//! ([`Store::expire_reports`] is separate). Report ranges are rounded out to
+//! whole hours (whole UTC days for address rankings). On SQLite the counter
+//! tables are `WITHOUT ROWID` (one B-tree per upsert).
+//!
+//! Address rankings of past days are compacted to the 1,000 busiest
+//! addresses per kind, node and day ([`Store::compact_reports`], run by the
+//! writer every 10 minutes): distinct senders grow with the traffic, and
+//! without this "top senders of the week" would read about as many rows as
+//! the event log. Counts are exact on every day an address was among the
+//! busiest; see [`Store::compact_reports`] for the bound otherwise.
 //!
 //! Latency percentiles come from the histogram: exact below 16 µs, then 8
-//! log-linear buckets per power of two, so a reported p99 is the upper bound
-//! of the bucket that holds the true (nearest-rank) p99: never below it and at
-//! most 12.5 % above it (and never above the maximum seen).
+//! log-linear buckets per power of two, so a reported percentile is the upper
+//! bound of the bucket that holds the true (nearest-rank) value: never below
+//! it and at most 12.5 % above it (and never above the maximum seen). The
+//! average and the maximum are exact.
+//!
+//! ## Calling from blocking threads
+//! All methods are async. The gateway's end-of-data work runs in
+//! `spawn_blocking`; from there call them with
+//! `tokio::runtime::Handle::current().block_on(store.put(&item))` (allowed
+//! on blocking threads, never on a runtime worker), and use
+//! [`EventWriter::send_blocking`] / [`EventWriter::reserve_blocking`] for
+//! events.
 
 mod error;
 pub mod events;
@@ -152,6 +177,10 @@ pub struct StoreOptions {
     pub busy_timeout: Duration,
     /// SQLite: page cache per connection, in MiB (SQLite's default is 2).
     pub sqlite_cache_mib: u32,
+    /// PostgreSQL: `work_mem` of our sessions, in MiB (0: the server's),
+    /// so that report aggregations stay in memory (the default 4 MB makes
+    /// the week's sender ranking spill to disk at a million events).
+    pub postgres_work_mem_mib: u32,
 }
 
 impl Default for StoreOptions {
@@ -161,6 +190,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             sqlite_cache_mib: 32,
+            postgres_work_mem_mib: 32,
         }
     }
 }
@@ -274,6 +304,7 @@ impl Store {
         })?;
         let busy_ms = opts.busy_timeout.as_millis();
         let cache_kib = u64::from(opts.sqlite_cache_mib.max(1)) * 1024;
+        let work_mem = opts.postgres_work_mem_mib;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(0)
@@ -294,6 +325,12 @@ impl Store {
                                 .execute(&mut *conn)
                                 .await?;
                         }
+                    } else if work_mem > 0 {
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "SET work_mem = '{work_mem}MB'"
+                        )))
+                        .execute(&mut *conn)
+                        .await?;
                     }
                     Ok(())
                 })

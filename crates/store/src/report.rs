@@ -14,6 +14,9 @@
 //! address rankings and daily volume): `since` down, `until` up. The
 //! effective ranges are returned with the report.
 //!
+//! Past days of `address_daily` are compacted to the busiest addresses
+//! ([`Store::compact_reports`]); every other counter is exact.
+//!
 //! Definitions: a message is *flagged* when it has a finding or an engine
 //! verdict other than `clean`; the engines that *detected* something in it
 //! are those of its findings plus those whose verdict is not `clean`.
@@ -24,8 +27,9 @@ use crate::events::Event;
 use crate::sql::{i64_of, pow2_chunks, u64_of, values_list, Arg, Sql};
 use crate::{Backend, Result, Store};
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction};
-use std::collections::{BTreeMap, BTreeSet};
+use sqlx::Row;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
@@ -210,92 +214,108 @@ fn domain_of(addr: &str) -> Option<&str> {
     (!d.is_empty()).then_some(d)
 }
 
-/// The engines that detected something in an event.
-pub(crate) fn detecting_engines(e: &Event) -> BTreeSet<String> {
-    let mut s: BTreeSet<String> = e
-        .findings
-        .iter()
-        .map(|f| f.engine.as_str().to_string())
-        .collect();
-    for v in &e.engines {
-        if !v.verdict.is_empty() && v.verdict != "clean" {
-            s.insert(v.engine.clone());
+/// The engines that detected something in an event (sorted, distinct).
+pub(crate) fn detecting_engines(e: &Event) -> Vec<&str> {
+    let mut v: Vec<&str> = e.findings.iter().map(|f| f.engine.as_str()).collect();
+    for x in &e.engines {
+        if !x.verdict.is_empty() && x.verdict != "clean" {
+            v.push(&x.engine);
         }
     }
-    s
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
-/// Counter increments for one batch of events, keys sorted (concurrent
-/// writers upsert in the same order and cannot deadlock on PostgreSQL).
+/// `s` lowercased, borrowed when it already is.
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.chars().any(char::is_uppercase) {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Counter increments for one batch of events, keyed by borrowed text.
 #[derive(Debug, Default)]
-pub(crate) struct Aggregates {
-    stats: BTreeMap<(i64, String, String, String), [i64; 4]>,
-    latency: BTreeMap<(i64, String, i64), i64>,
-    threats: BTreeMap<(i64, String, String, String), i64>,
-    engines: BTreeMap<(i64, String, String), i64>,
-    addresses: BTreeMap<(&'static str, i64, String, String), [i64; 2]>,
+pub(crate) struct Aggregates<'a> {
+    stats: HashMap<(i64, &'a str, &'a str, &'a str), [i64; 4]>,
+    latency: HashMap<(i64, &'a str, i64), i64>,
+    threats: HashMap<(i64, &'a str, &'a str, &'a str), i64>,
+    engines: HashMap<(i64, &'a str, &'a str), i64>,
+    addresses: HashMap<(&'static str, i64, &'a str, Cow<'a, str>), [i64; 2]>,
 }
 
-impl Aggregates {
-    pub fn of(events: &[Event]) -> Aggregates {
+/// Rows of a counter table sorted by key: concurrent writers upsert in the
+/// same order and cannot deadlock on PostgreSQL.
+fn sorted<K: Ord, V>(m: HashMap<K, V>) -> Vec<(K, V)> {
+    let mut v: Vec<(K, V)> = m.into_iter().collect();
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+impl<'a> Aggregates<'a> {
+    pub fn of(events: &'a [Event]) -> Aggregates<'a> {
         let mut a = Aggregates::default();
         for e in events {
             let hour = floor(e.time, HOUR);
             let day = floor(e.time, DAY);
+            let node = e.node.as_str();
             let lat = i64_of(e.latency_us);
             let s = a
                 .stats
-                .entry((hour, e.node.clone(), e.verdict.clone(), e.action.clone()))
+                .entry((hour, node, &e.verdict, &e.action))
                 .or_insert([0, 0, 0, 0]);
             s[0] += 1;
             s[1] = s[1].saturating_add(i64_of(e.size));
             s[2] = s[2].saturating_add(lat);
             s[3] = s[3].max(lat);
             *a.latency
-                .entry((
-                    hour,
-                    e.node.clone(),
-                    i64::from(latency_bucket(e.latency_us)),
-                ))
+                .entry((hour, node, i64::from(latency_bucket(e.latency_us))))
                 .or_insert(0) += 1;
-            let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
-            for f in &e.findings {
-                if seen.insert((&f.name, f.engine.as_str())) {
-                    *a.threats
-                        .entry((
-                            hour,
-                            e.node.clone(),
-                            f.name.clone(),
-                            f.engine.as_str().to_string(),
-                        ))
-                        .or_insert(0) += 1;
-                }
+            let mut threats: Vec<(&str, &str)> = e
+                .findings
+                .iter()
+                .map(|f| (f.name.as_str(), f.engine.as_str()))
+                .collect();
+            threats.sort_unstable();
+            threats.dedup();
+            for (name, engine) in threats {
+                *a.threats.entry((hour, node, name, engine)).or_insert(0) += 1;
             }
             let detecting = detecting_engines(e);
             let flagged = i64::from(!detecting.is_empty());
             for eng in detecting {
-                *a.engines.entry((hour, e.node.clone(), eng)).or_insert(0) += 1;
+                *a.engines.entry((hour, node, eng)).or_insert(0) += 1;
             }
-            let mut add = |kind: AddressKind, value: String| {
+            let mut add = |kind: AddressKind, value: Cow<'a, str>| {
                 let c = a
                     .addresses
-                    .entry((kind.code(), day, e.node.clone(), value))
+                    .entry((kind.code(), day, node, value))
                     .or_insert([0, 0]);
                 c[0] += 1;
                 c[1] += flagged;
             };
-            let from = e.mail_from.to_lowercase();
+            let from = lower(&e.mail_from);
             if let Some(d) = domain_of(&from) {
-                add(AddressKind::SenderDomain, d.to_string());
+                add(AddressKind::SenderDomain, Cow::Owned(d.to_string()));
             }
             add(
                 AddressKind::Sender,
-                if from.is_empty() { "<>".into() } else { from },
+                if from.is_empty() {
+                    Cow::Borrowed("<>")
+                } else {
+                    from
+                },
             );
-            let rcpts: BTreeSet<String> = e.rcpts.iter().map(|r| r.to_lowercase()).collect();
-            let domains: BTreeSet<&str> = rcpts.iter().filter_map(|r| domain_of(r)).collect();
+            let mut rcpts: Vec<Cow<'a, str>> = e.rcpts.iter().map(|r| lower(r)).collect();
+            rcpts.sort_unstable();
+            rcpts.dedup();
+            let mut domains: Vec<&str> = rcpts.iter().filter_map(|r| domain_of(r)).collect();
+            domains.sort_unstable();
+            domains.dedup();
             for d in domains {
-                add(AddressKind::RecipientDomain, d.to_string());
+                add(AddressKind::RecipientDomain, Cow::Owned(d.to_string()));
             }
             for r in rcpts {
                 add(AddressKind::Recipient, r);
@@ -304,10 +324,11 @@ impl Aggregates {
         a
     }
 
-    pub async fn write(&self, tx: &mut Transaction<'static, Any>, backend: Backend) -> Result<()> {
-        upsert(
-            tx,
-            backend,
+    /// The upserts that apply these increments.
+    pub fn statements(self, out: &mut Vec<Sql>) {
+        let s = |v: &str| Arg::S(v.to_string());
+        upserts(
+            out,
             "stats_hourly (hour, node, verdict, action, messages, bytes, latency_sum_us, latency_max_us)",
             "(hour, node, verdict, action)",
             "messages = stats_hourly.messages + excluded.messages, \
@@ -316,109 +337,90 @@ impl Aggregates {
              latency_max_us = CASE WHEN excluded.latency_max_us > stats_hourly.latency_max_us \
              THEN excluded.latency_max_us ELSE stats_hourly.latency_max_us END",
             8,
-            self.stats.iter().map(|((h, n, v, a), c)| {
+            sorted(self.stats).into_iter().map(|((h, n, v, a), c)| {
                 vec![
-                    Arg::I(*h),
-                    Arg::S(n.clone()),
-                    Arg::S(v.clone()),
-                    Arg::S(a.clone()),
+                    Arg::I(h),
+                    s(n),
+                    s(v),
+                    s(a),
                     Arg::I(c[0]),
                     Arg::I(c[1]),
                     Arg::I(c[2]),
                     Arg::I(c[3]),
                 ]
             }),
-        )
-        .await?;
-        upsert(
-            tx,
-            backend,
+        );
+        upserts(
+            out,
             "latency_hourly (hour, node, bucket, messages)",
             "(hour, node, bucket)",
             "messages = latency_hourly.messages + excluded.messages",
             4,
-            self.latency
-                .iter()
-                .map(|((h, n, b), c)| vec![Arg::I(*h), Arg::S(n.clone()), Arg::I(*b), Arg::I(*c)]),
-        )
-        .await?;
-        upsert(
-            tx,
-            backend,
+            sorted(self.latency)
+                .into_iter()
+                .map(|((h, n, b), c)| vec![Arg::I(h), s(n), Arg::I(b), Arg::I(c)]),
+        );
+        upserts(
+            out,
             "threat_hourly (hour, node, threat, engine, messages)",
             "(hour, node, threat, engine)",
             "messages = threat_hourly.messages + excluded.messages",
             5,
-            self.threats.iter().map(|((h, n, t, e), c)| {
-                vec![
-                    Arg::I(*h),
-                    Arg::S(n.clone()),
-                    Arg::S(t.clone()),
-                    Arg::S(e.clone()),
-                    Arg::I(*c),
-                ]
-            }),
-        )
-        .await?;
-        upsert(
-            tx,
-            backend,
+            sorted(self.threats)
+                .into_iter()
+                .map(|((h, n, t, e), c)| vec![Arg::I(h), s(n), s(t), s(e), Arg::I(c)]),
+        );
+        upserts(
+            out,
             "engine_hourly (hour, node, engine, messages)",
             "(hour, node, engine)",
             "messages = engine_hourly.messages + excluded.messages",
             4,
-            self.engines.iter().map(|((h, n, e), c)| {
-                vec![Arg::I(*h), Arg::S(n.clone()), Arg::S(e.clone()), Arg::I(*c)]
-            }),
-        )
-        .await?;
-        upsert(
-            tx,
-            backend,
+            sorted(self.engines)
+                .into_iter()
+                .map(|((h, n, e), c)| vec![Arg::I(h), s(n), s(e), Arg::I(c)]),
+        );
+        upserts(
+            out,
             "address_daily (kind, day, node, value, messages, flagged)",
             "(kind, day, node, value)",
             "messages = address_daily.messages + excluded.messages, \
              flagged = address_daily.flagged + excluded.flagged",
             6,
-            self.addresses.iter().map(|((k, d, n, v), c)| {
+            sorted(self.addresses).into_iter().map(|((k, d, n, v), c)| {
                 vec![
-                    Arg::S(k.to_string()),
-                    Arg::I(*d),
-                    Arg::S(n.clone()),
-                    Arg::S(v.clone()),
+                    s(k),
+                    Arg::I(d),
+                    s(n),
+                    Arg::S(v.into_owned()),
                     Arg::I(c[0]),
                     Arg::I(c[1]),
                 ]
             }),
-        )
-        .await?;
-        Ok(())
+        );
     }
 }
 
-async fn upsert(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
+fn upserts(
+    out: &mut Vec<Sql>,
     table_cols: &str,
     conflict: &str,
     update: &str,
     ncols: usize,
-    rows: impl Iterator<Item = Vec<Arg>>,
-) -> Result<()> {
-    let rows: Vec<Vec<Arg>> = rows.collect();
-    let mut rows = rows.into_iter();
+    rows: impl ExactSizeIterator<Item = Vec<Arg>>,
+) {
+    let mut rows = rows;
     for n in pow2_chunks(rows.len(), ROWS_PER_UPSERT) {
-        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(n).collect();
         let mut sql = Sql::new(format!(
             "INSERT INTO {table_cols} VALUES {} ON CONFLICT {conflict} DO UPDATE SET {update}",
-            values_list(chunk.len(), ncols, 1)
+            values_list(n, ncols, 1)
         ));
-        for r in chunk {
+        sql.args.reserve(n * ncols);
+        for r in rows.by_ref().take(n) {
             sql.args.extend(r);
         }
-        sql.query(backend).execute(&mut **tx).await?;
+        out.push(sql);
     }
-    Ok(())
 }
 
 /// `nearest-rank` percentile `p` (0..=100) from (bucket, count) pairs sorted by bucket.
@@ -711,27 +713,32 @@ impl Store {
     pub async fn compact_reports_before(&self, before: i64, keep: usize) -> Result<u64> {
         let before = floor(before, DAY);
         let lo = before - 35 * DAY;
-        let mut days: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        // Per day: its nodes and its total, to compare with the total seen
+        // when it was last compacted (late events make it compact again).
+        let mut days: BTreeMap<i64, (Vec<String>, i64)> = BTreeMap::new();
         let mut sql = Sql::new(format!(
-            "SELECT (hour / {DAY}) * {DAY}, node FROM stats_hourly WHERE hour >= "
+            "SELECT (hour / {DAY}) * {DAY}, node, CAST(SUM(messages) AS BIGINT) FROM stats_hourly WHERE hour >= "
         ));
         sql.arg(Arg::I(lo))
             .push(" AND hour < ")
             .arg(Arg::I(before))
             .push(" GROUP BY 1, 2");
         for r in sql.query(self.backend).fetch_all(&self.pool).await? {
-            days.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+            let d = days.entry(r.try_get(0)?).or_default();
+            d.0.push(r.try_get(1)?);
+            d.1 += r.try_get::<i64, _>(2)?;
         }
-        let done: BTreeSet<i64> = sqlx::query("SELECT day FROM report_compacted WHERE day >= $1")
-            .bind(lo)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<i64, _>(0))
-            .collect::<Result<_, _>>()?;
+        let done: BTreeMap<i64, i64> =
+            sqlx::query("SELECT day, messages FROM report_compacted WHERE day >= $1")
+                .bind(lo)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?)))
+                .collect::<Result<_>>()?;
         let mut deleted = 0;
-        for (day, nodes) in days {
-            if done.contains(&day) {
+        for (day, (nodes, total)) in days {
+            if done.get(&day) == Some(&total) {
                 continue;
             }
             let mut tx = self.begin_write().await?;
@@ -766,13 +773,22 @@ impl Store {
                 }
             }
             sqlx::query(
-                "INSERT INTO report_compacted (day, keep) VALUES ($1, $2) ON CONFLICT (day) DO NOTHING",
+                "INSERT INTO report_compacted (day, keep, messages) VALUES ($1, $2, $3) \
+                 ON CONFLICT (day) DO UPDATE SET keep = excluded.keep, messages = excluded.messages",
             )
             .bind(day)
             .bind(i32::try_from(keep).unwrap_or(i32::MAX))
+            .bind(total)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
+        }
+        if deleted > 0 && self.backend == Backend::Postgres {
+            // The deleted rows stay in the table until vacuumed, and every
+            // ranking would wade through them until autovacuum comes by.
+            sqlx::query("VACUUM (ANALYZE) address_daily")
+                .execute(&self.pool)
+                .await?;
         }
         Ok(deleted)
     }

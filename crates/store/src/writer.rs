@@ -26,12 +26,16 @@
 //! fails otherwise (a bug, bad data) is retried row by row; the rows that still
 //! fail are counted in [`WriterStats::rejected`] and logged with their queue id.
 //!
+//! # Report compaction
+//! Every [`EventWriterConfig::compact_interval`] (10 minutes) the task also
+//! runs [`Store::compact_reports`] between two batches.
+//!
 //! # Shutdown
 //! [`EventWriter::shutdown`] stops accepting events, writes everything queued
 //! and returns; if the database stays down past its grace period the rest is
 //! counted as dropped.
 
-use crate::events::Event;
+use crate::events::{Event, Prepared};
 use crate::{Result, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -184,13 +188,15 @@ impl EventWriter {
         let (tx, rx) = mpsc::channel(config.capacity.max(1));
         let counters = Arc::new(Counters::default());
         let task = Task {
-            store,
+            ctx: Ctx {
+                store,
+                counters: counters.clone(),
+                max_backoff: config.max_backoff.max(Duration::from_millis(50)),
+                give_up_at: Arc::new(Mutex::new(None)),
+            },
             rx,
-            counters: counters.clone(),
             batch_size: config.batch_size.max(1),
             flush_interval: config.flush_interval,
-            max_backoff: config.max_backoff.max(Duration::from_millis(50)),
-            give_up_at: None,
             compact_interval: config.compact_interval,
             ranking_keep: config.ranking_keep.max(1),
             last_compact: None,
@@ -353,17 +359,31 @@ fn c_given_up(c: &Counters) -> u64 {
     c.given_up.load(Ordering::Relaxed)
 }
 
-struct Task {
+/// What a batch write needs; shared by the task and its in-flight job.
+#[derive(Clone)]
+struct Ctx {
     store: Store,
-    rx: mpsc::Receiver<Msg>,
     counters: Arc<Counters>,
+    max_backoff: Duration,
+    /// Set by a shutdown: stop retrying then.
+    give_up_at: Arc<Mutex<Option<Instant>>>,
+}
+
+struct Task {
+    ctx: Ctx,
+    rx: mpsc::Receiver<Msg>,
     batch_size: usize,
     flush_interval: Duration,
-    max_backoff: Duration,
-    give_up_at: Option<Instant>,
     compact_interval: Option<Duration>,
     ranking_keep: usize,
     last_compact: Option<Instant>,
+}
+
+/// One batch on its way to the database, and who waits for it.
+struct Job {
+    events: Vec<Event>,
+    prepared: Option<Prepared>,
+    waiters: Vec<oneshot::Sender<()>>,
 }
 
 enum Outcome {
@@ -373,11 +393,15 @@ enum Outcome {
 }
 
 impl Task {
+    /// Gathers batches and hands them to one job at a time, in order. The
+    /// next batch is gathered and its statements built while the previous
+    /// job is in the database, so the CPU work overlaps the database's.
     async fn run(mut self) {
         let mut batch: Vec<Event> = Vec::with_capacity(self.batch_size);
         let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
         let mut shutdown: Option<oneshot::Sender<()>> = None;
         let mut closed = false;
+        let mut inflight: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             // Wait for work, then gather a batch: until it is full, the
             // interval has passed, or someone waits for a flush.
@@ -407,21 +431,45 @@ impl Task {
                 }
                 closed = true;
             }
-            for chunk in batch.chunks(self.batch_size) {
-                self.write(chunk).await;
+            let mut jobs: Vec<Job> = Vec::new();
+            while !batch.is_empty() {
+                let rest = if batch.len() > self.batch_size {
+                    batch.split_off(self.batch_size)
+                } else {
+                    Vec::with_capacity(self.batch_size)
+                };
+                let events = std::mem::replace(&mut batch, rest);
+                let prepared = self.ctx.store.prepare_events(&events);
+                jobs.push(Job {
+                    events,
+                    prepared: Some(prepared),
+                    waiters: Vec::new(),
+                });
             }
-            batch.clear();
-            for w in waiters.drain(..) {
-                let _ = w.send(());
+            if !waiters.is_empty() {
+                match jobs.last_mut() {
+                    Some(j) => j.waiters.append(&mut waiters),
+                    None => jobs.push(Job {
+                        events: Vec::new(),
+                        prepared: None,
+                        waiters: std::mem::take(&mut waiters),
+                    }),
+                }
             }
-            if !closed {
-                self.maybe_compact().await;
+            for job in jobs {
+                wait(inflight.take()).await;
+                inflight = Some(tokio::spawn(self.ctx.clone().run_job(job)));
             }
             if closed {
+                wait(inflight.take()).await;
                 if let Some(ack) = shutdown.take() {
                     let _ = ack.send(());
                 }
                 return;
+            }
+            if self.compaction_due() {
+                wait(inflight.take()).await;
+                self.compact().await;
             }
         }
     }
@@ -437,7 +485,9 @@ impl Task {
             Msg::Event(e) => batch.push(*e),
             Msg::Flush(ack) => waiters.push(ack),
             Msg::Shutdown(grace, ack) => {
-                self.give_up_at = Some(Instant::now() + grace);
+                if let Ok(mut g) = self.ctx.give_up_at.lock() {
+                    *g = Some(Instant::now() + grace);
+                }
                 match shutdown {
                     // A second shutdown: answer it with the first.
                     Some(_) => waiters.push(ack),
@@ -447,12 +497,58 @@ impl Task {
         }
     }
 
+    fn compaction_due(&self) -> bool {
+        match self.compact_interval {
+            None => false,
+            Some(every) => self.last_compact.is_none_or(|t| t.elapsed() >= every),
+        }
+    }
+
+    async fn compact(&mut self) {
+        self.last_compact = Some(Instant::now());
+        match self.ctx.store.compact_reports(self.ranking_keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "reports: address rankings of past days compacted"),
+            Err(e) => tracing::warn!("reports: compaction failed (will try again later): {e}"),
+        }
+    }
+}
+
+/// Waits for the in-flight job, if any.
+async fn wait(job: Option<tokio::task::JoinHandle<()>>) {
+    if let Some(h) = job {
+        if let Err(e) = h.await {
+            tracing::error!("event log: batch job failed: {e}");
+        }
+    }
+}
+
+impl Ctx {
+    async fn run_job(self, job: Job) {
+        if !job.events.is_empty() {
+            self.write(&job.events, job.prepared).await;
+        }
+        for w in job.waiters {
+            let _ = w.send(());
+        }
+    }
+
+    fn giving_up(&self) -> bool {
+        self.give_up_at
+            .lock()
+            .map(|g| g.is_some_and(|t| Instant::now() >= t))
+            .unwrap_or(false)
+    }
+
     /// Writes one batch, retrying while the database is unavailable.
-    async fn attempt(&self, events: &[Event]) -> Outcome {
+    async fn attempt(&self, events: &[Event], mut prepared: Option<Prepared>) -> Outcome {
         let mut backoff = Duration::from_millis(50);
         let mut failures = 0u64;
         loop {
-            match self.store.insert_events(events).await {
+            let batch = prepared
+                .take()
+                .unwrap_or_else(|| self.store.prepare_events(events));
+            match self.store.execute_batch(batch).await {
                 Ok(()) => {
                     let c = &self.counters;
                     c.written.fetch_add(events.len() as u64, Ordering::Relaxed);
@@ -467,7 +563,7 @@ impl Task {
                     c.retries.fetch_add(1, Ordering::Relaxed);
                     if !c.unhealthy.swap(true, Ordering::Relaxed) || failures.is_multiple_of(20) {
                         tracing::warn!(
-                            backlog = events.len(),
+                            batch = events.len(),
                             "event log: database unavailable, retrying: {e}"
                         );
                     }
@@ -475,7 +571,7 @@ impl Task {
                         *l = Some(e.to_string());
                     }
                     failures += 1;
-                    if self.give_up_at.is_some_and(|t| Instant::now() >= t) {
+                    if self.giving_up() {
                         return Outcome::GaveUp;
                     }
                     tokio::time::sleep(backoff).await;
@@ -491,8 +587,8 @@ impl Task {
         }
     }
 
-    async fn write(&self, events: &[Event]) {
-        match self.attempt(events).await {
+    async fn write(&self, events: &[Event], prepared: Option<Prepared>) {
+        match self.attempt(events, prepared).await {
             Outcome::Written => {}
             Outcome::GaveUp => self.give_up(events.len()),
             Outcome::Failed(e) => {
@@ -501,7 +597,7 @@ impl Task {
                     "event log: batch refused ({e}); writing its events one by one"
                 );
                 for ev in events {
-                    match self.attempt(std::slice::from_ref(ev)).await {
+                    match self.attempt(std::slice::from_ref(ev), None).await {
                         Outcome::Written => {}
                         Outcome::GaveUp => self.give_up(1),
                         Outcome::Failed(e) => {
@@ -514,21 +610,6 @@ impl Task {
                     }
                 }
             }
-        }
-    }
-
-    async fn maybe_compact(&mut self) {
-        let Some(every) = self.compact_interval else {
-            return;
-        };
-        if self.last_compact.is_some_and(|t| t.elapsed() < every) {
-            return;
-        }
-        self.last_compact = Some(Instant::now());
-        match self.store.compact_reports(self.ranking_keep).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(rows = n, "reports: address rankings of past days compacted"),
-            Err(e) => tracing::warn!("reports: compaction failed (next try in {every:?}): {e}"),
         }
     }
 

@@ -1533,12 +1533,38 @@ async fn compaction_keeps_busiest(kind: Kind) {
             .await
             .unwrap(),
         0,
-        "each day once"
+        "a compacted day is left alone"
+    );
+    // Late events for a compacted day: it is compacted again.
+    let late: Vec<Event> = (0..8)
+        .map(|k| {
+            let mut e = event(&format!("late{k}"), day0 + 3600);
+            e.mail_from = format!("late{k}@late.test");
+            e
+        })
+        .collect();
+    store.insert_events(&late).await.unwrap();
+    assert_eq!(rows_of(0).await, 13);
+    assert_eq!(
+        store
+            .compact_reports_before(day0 + 2 * 86_400, 5)
+            .await
+            .unwrap(),
+        8 + 1,
+        "8 senders and their domain"
+    );
+    assert_eq!(rows_of(0).await, 5);
+    assert_eq!(
+        store
+            .top_addresses(&before[0], AddressKind::Sender)
+            .await
+            .unwrap(),
+        want[0]
     );
     // Other counters are untouched.
     assert_eq!(
         store.report(&before[0]).await.unwrap().messages,
-        (1..=30).sum::<i64>() as u64
+        (1..=30).sum::<i64>() as u64 + 8
     );
 }
 both!(compaction_keeps_busiest);

@@ -1,4 +1,5 @@
--- Pre-aggregated counters, maintained by the event writer in the same
+-- Pre-aggregated counters (fillfactor 70: the same rows are updated by every
+-- batch; free room in the page lets PostgreSQL update them in place, HOT), maintained by the event writer in the same
 -- transaction as the events they count (upserts), so dashboard reports never
 -- scan the events table and survive its retention. All times are UTC unix
 -- seconds at the start of the hour (or day).
@@ -14,7 +15,7 @@ CREATE TABLE stats_hourly (
     latency_sum_us BIGINT NOT NULL,
     latency_max_us BIGINT NOT NULL,
     PRIMARY KEY (hour, node, verdict, action)
-);
+) WITH (fillfactor = 70);
 
 -- Scan latency histogram per hour and node: log-linear buckets (see
 -- report::latency_bucket): exact below 16 us, then 8 buckets per power of two.
@@ -24,7 +25,7 @@ CREATE TABLE latency_hourly (
     bucket   INTEGER NOT NULL,
     messages BIGINT NOT NULL,
     PRIMARY KEY (hour, node, bucket)
-);
+) WITH (fillfactor = 70);
 
 -- Messages per hour in which a threat was found (once per message).
 CREATE TABLE threat_hourly (
@@ -34,7 +35,7 @@ CREATE TABLE threat_hourly (
     engine   TEXT NOT NULL,
     messages BIGINT NOT NULL,
     PRIMARY KEY (hour, node, threat, engine)
-);
+) WITH (fillfactor = 70);
 
 -- Messages per hour in which an engine detected something (once per message).
 CREATE TABLE engine_hourly (
@@ -43,7 +44,7 @@ CREATE TABLE engine_hourly (
     engine   TEXT NOT NULL,
     messages BIGINT NOT NULL,
     PRIMARY KEY (hour, node, engine)
-);
+) WITH (fillfactor = 70);
 
 -- Messages per UTC day by sender, recipient, sender domain and recipient
 -- domain (kind 's', 'r', 'sd', 'rd'; lowercased). Daily, not hourly: the
@@ -56,11 +57,14 @@ CREATE TABLE address_daily (
     messages BIGINT NOT NULL,
     flagged  BIGINT NOT NULL,
     PRIMARY KEY (kind, day, node, value)
-);
+) WITH (fillfactor = 70);
 
 -- Past days whose address rankings have been compacted: only the busiest
 -- addresses of each kind and node are kept (see Store::compact_reports).
+-- `messages` is the day's total at that time: late events change it, and the
+-- day is compacted again.
 CREATE TABLE report_compacted (
-    day  BIGINT PRIMARY KEY,
-    keep INTEGER NOT NULL
+    day      BIGINT PRIMARY KEY,
+    keep     INTEGER NOT NULL,
+    messages BIGINT NOT NULL
 );

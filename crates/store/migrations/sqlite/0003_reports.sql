@@ -61,7 +61,10 @@ CREATE TABLE address_daily (
 
 -- Past days whose address rankings have been compacted: only the busiest
 -- addresses of each kind and node are kept (see Store::compact_reports).
+-- `messages` is the day's total at that time: late events change it, and the
+-- day is compacted again.
 CREATE TABLE report_compacted (
-    day  INTEGER PRIMARY KEY,
-    keep INTEGER NOT NULL
+    day      INTEGER PRIMARY KEY,
+    keep     INTEGER NOT NULL,
+    messages INTEGER NOT NULL
 );
