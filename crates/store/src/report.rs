@@ -29,7 +29,7 @@ use crate::{Backend, Result, Store};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
