@@ -34,6 +34,10 @@ pub fn pg_bin() -> PathBuf {
         if p.join("initdb").exists() {
             return p;
         }
+        panic!(
+            "PG_BIN={} has no initdb: install postgresql (apt-get install postgresql) or fix PG_BIN",
+            p.display()
+        );
     }
     let mut found: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
         .into_iter()
