@@ -1327,6 +1327,7 @@ async fn reports_match_brute_force(kind: Kind) {
 both!(reports_match_brute_force);
 
 async fn unreachable_database_is_unavailable(kind: Kind) {
+    let mut _dir = None;
     let url = match kind {
         Kind::Postgres => format!(
             "postgres://postgres@127.0.0.1:{}/postgres",
@@ -1338,7 +1339,7 @@ async fn unreachable_database_is_unavailable(kind: Kind) {
             let p = dir.path().join("db");
             std::fs::create_dir(&p).unwrap();
             let url = format!("sqlite://{}", p.display());
-            std::mem::forget(dir);
+            _dir = Some(dir);
             url
         }
     };
