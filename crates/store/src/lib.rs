@@ -57,7 +57,9 @@
 //!   has committed.
 //! - An unreachable database is [`StoreError::Unavailable`] after at most
 //!   [`StoreOptions::acquire_timeout`] (5 s): the gateway tempfails (451) the
-//!   messages whose quarantine copy could not be stored. Recovery needs
+//!   messages whose quarantine copy could not be stored; so is a write that
+//!   waited [`StoreOptions::busy_timeout`] (5 s) for a lock (SQLite's busy
+//!   timeout, PostgreSQL's `lock_timeout`). Recovery needs
 //!   nothing: the pool pings a connection before lending it, drops dead ones
 //!   and connects again on demand (tested by stopping PostgreSQL the hard way
 //!   and starting it again under a live `Store` and `EventWriter`).
