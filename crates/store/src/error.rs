@@ -65,9 +65,12 @@ const SQLITE_TRANSIENT: [i64; 8] = [5, 6, 7, 8, 10, 13, 14, 15];
 /// PostgreSQL SQLSTATEs (or classes) that mean "not now": connection
 /// exceptions (08), insufficient resources (53), operator intervention such
 /// as shutdown or startup (57P), system errors (58), serialization failures
-/// and deadlocks (40001, 40P01).
+/// and deadlocks (40001, 40P01), lock timeouts (55P03) and statement
+/// timeouts (57014).
 fn pg_transient(code: &str) -> bool {
     code.starts_with("08")
+        || code == "55P03"
+        || code == "57014"
         || code.starts_with("53")
         || code.starts_with("57P")
         || code.starts_with("58")
@@ -138,6 +141,7 @@ mod tests {
         assert!(db_code_transient("08006")); // connection_failure
         assert!(db_code_transient("53300")); // too_many_connections
         assert!(!db_code_transient("23505")); // unique_violation
+        assert!(db_code_transient("55P03")); // lock_not_available
         assert!(!db_code_transient("42P01")); // undefined_table
         assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_unavailable());
     }

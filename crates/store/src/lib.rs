@@ -57,7 +57,9 @@
 //!   has committed.
 //! - An unreachable database is [`StoreError::Unavailable`] after at most
 //!   [`StoreOptions::acquire_timeout`] (5 s): the gateway tempfails (451) the
-//!   messages whose quarantine copy could not be stored. Recovery needs
+//!   messages whose quarantine copy could not be stored; so is a write that
+//!   waited [`StoreOptions::busy_timeout`] (5 s) for a lock (SQLite's busy
+//!   timeout, PostgreSQL's `lock_timeout`). Recovery needs
 //!   nothing: the pool pings a connection before lending it, drops dead ones
 //!   and connects again on demand (tested by stopping PostgreSQL the hard way
 //!   and starting it again under a live `Store` and `EventWriter`).
@@ -172,8 +174,9 @@ pub struct StoreOptions {
     /// [`StoreError::Unavailable`]; bounds how long an SMTP client waits for
     /// its 451 when the database is down.
     pub acquire_timeout: Duration,
-    /// SQLite: how long a writer waits for the write lock before failing
-    /// with [`StoreError::Unavailable`].
+    /// How long a write waits for a lock before failing with
+    /// [`StoreError::Unavailable`] (SQLite: `busy_timeout`; PostgreSQL:
+    /// `lock_timeout`).
     pub busy_timeout: Duration,
     /// SQLite: page cache per connection, in MiB (SQLite's default is 2).
     pub sqlite_cache_mib: u32,
@@ -325,12 +328,20 @@ impl Store {
                                 .execute(&mut *conn)
                                 .await?;
                         }
-                    } else if work_mem > 0 {
-                        sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "SET work_mem = '{work_mem}MB'"
-                        )))
-                        .execute(&mut *conn)
-                        .await?;
+                    } else {
+                        // Like SQLite's busy timeout: a write that waits
+                        // this long for a lock fails (Unavailable) instead
+                        // of holding an SMTP client forever.
+                        sqlx::query(sqlx::AssertSqlSafe(format!("SET lock_timeout = {busy_ms}")))
+                            .execute(&mut *conn)
+                            .await?;
+                        if work_mem > 0 {
+                            sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "SET work_mem = '{work_mem}MB'"
+                            )))
+                            .execute(&mut *conn)
+                            .await?;
+                        }
                     }
                     Ok(())
                 })
@@ -380,6 +391,8 @@ impl Store {
 
     /// Closes the pool: waits for borrowed connections to come back, then
     /// closes them all. Later calls fail with [`StoreError::Unavailable`].
+    /// Shut an [`EventWriter`] down first, or it retries until its own
+    /// shutdown gives up.
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -1,6 +1,8 @@
 //! The batched event writer: the hot path hands events to a bounded channel;
 //! one task writes them in batches, each batch one transaction (events plus
-//! counter upserts).
+//! counter upserts). The task builds the next batch's statements while the
+//! previous batch is in the database (one batch in flight at a time, in
+//! order), so its CPU work and the database's overlap.
 //!
 //! # Sending, and what happens when the channel is full
 //! - [`EventWriter::send`] (async) and [`EventWriter::send_blocking`] (for

@@ -1327,6 +1327,7 @@ async fn reports_match_brute_force(kind: Kind) {
 both!(reports_match_brute_force);
 
 async fn unreachable_database_is_unavailable(kind: Kind) {
+    let mut _dir = None;
     let url = match kind {
         Kind::Postgres => format!(
             "postgres://postgres@127.0.0.1:{}/postgres",
@@ -1338,7 +1339,7 @@ async fn unreachable_database_is_unavailable(kind: Kind) {
             let p = dir.path().join("db");
             std::fs::create_dir(&p).unwrap();
             let url = format!("sqlite://{}", p.display());
-            std::mem::forget(dir);
+            _dir = Some(dir);
             url
         }
     };
@@ -1568,3 +1569,52 @@ async fn compaction_keeps_busiest(kind: Kind) {
     );
 }
 both!(compaction_keeps_busiest);
+
+/// A writer that cannot write (the table locked by someone else) gives up
+/// at shutdown after its grace period and counts what it gave up.
+async fn shutdown_gives_up_after_grace(kind: Kind) {
+    let (store, _db) = open_with(
+        kind,
+        "shutdown_gives_up_after_grace",
+        StoreOptions {
+            busy_timeout: Duration::from_millis(300),
+            ..Default::default()
+        },
+    )
+    .await;
+    let writer = store.event_writer(EventWriterConfig {
+        max_backoff: Duration::from_millis(100),
+        ..Default::default()
+    });
+    let mut blocker = store.pool().begin().await.unwrap();
+    match kind {
+        Kind::Sqlite => {
+            sqlx::query("DELETE FROM events")
+                .execute(&mut *blocker)
+                .await
+                .unwrap();
+        }
+        Kind::Postgres => {
+            sqlx::query("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut *blocker)
+                .await
+                .unwrap();
+        }
+    }
+    for i in 0..10 {
+        writer.send(event(&format!("g{i}"), T0)).await.unwrap();
+    }
+    let t = Instant::now();
+    let st = writer.shutdown(Duration::from_millis(500)).await;
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(
+        (st.queued, st.written, st.dropped, st.backlog),
+        (10, 0, 10, 0)
+    );
+    assert!(!st.healthy && st.retries > 0);
+    assert!(st.last_error.is_some());
+    blocker.rollback().await.unwrap();
+    assert_eq!(count_rows(&store, "events").await, 0);
+    assert_eq!(writer.send(event("late", T0)).await, Err(SendError::Closed));
+}
+both!(shutdown_gives_up_after_grace);
