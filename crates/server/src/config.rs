@@ -51,7 +51,7 @@ pub struct EngineConfig {
     pub builtin: bool,
     /// Decoder limits (clamscan's names and defaults).
     pub max_recursion: Option<u32>,
-    pub max_files: Option<u32>,
+    pub max_files: Option<usize>,
     pub max_filesize: Option<u64>,
     pub max_scansize: Option<u64>,
     /// Milliseconds per message.

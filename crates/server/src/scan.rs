@@ -117,28 +117,24 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<(PathBuf, String)
     }
 }
 
-/// The decoder the command line asks for.
+/// The decoder the command line asks for: the same construction as the
+/// gateway's `[engine]`; `--no-heuristics` here also silences the
+/// encrypted/broken reports, which the gateway always keeps (it must never
+/// pass unscannable content silently).
 fn decoder_for(a: &ScanArgs) -> Result<mxguard_decode::Decoder> {
-    let mut opts = mxguard_decode::DecodeOptions::default();
-    let b = &mut opts.budget;
-    b.max_depth = a.max_recursion;
-    b.max_objects = a.max_files;
-    b.max_object_size = a.max_filesize;
-    b.max_total_size = a.max_scansize;
-    b.max_time = Duration::from_millis(a.max_scantime);
-    b.validate()
-        .map_err(|e| anyhow::anyhow!("invalid limit: {e}"))?;
+    let engine = crate::config::EngineConfig {
+        max_recursion: Some(a.max_recursion),
+        max_files: Some(a.max_files),
+        max_filesize: Some(a.max_filesize),
+        max_scansize: Some(a.max_scansize),
+        max_scantime: Some(a.max_scantime),
+        heuristics: !(a.no_heuristics || a.no_decode),
+        ..Default::default()
+    };
+    let mut opts = crate::serve::decoder(&engine)?.options().clone();
     if a.no_heuristics || a.no_decode {
-        let h = &mut opts.heuristics;
-        h.encrypted = false;
-        h.type_mismatch = false;
-        h.double_extension = false;
-        h.deceptive_names = false;
-        h.macros = false;
-        h.pdf = false;
-        h.html_smuggling = false;
-        h.phishing = false;
-        h.broken = false;
+        opts.heuristics.encrypted = false;
+        opts.heuristics.broken = false;
     }
     opts.raw_only = a.no_decode;
     Ok(mxguard_decode::Decoder::new(opts))

@@ -71,7 +71,7 @@ pub fn decoder(cfg: &crate::config::EngineConfig) -> Result<mxguard_decode::Deco
         b.max_depth = v;
     }
     if let Some(v) = cfg.max_files {
-        b.max_objects = v as usize;
+        b.max_objects = v;
     }
     if let Some(v) = cfg.max_filesize {
         b.max_object_size = v;

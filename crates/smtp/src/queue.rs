@@ -16,7 +16,8 @@
 //! - On shutdown no new attempt starts; attempts in progress finish.
 
 use crate::client::{
-    self, ClientOptions, Failure as HopFailure, NextHop, OutboundEnvelope, OutboundRcpt, Outcome,
+    self, reply_text, ClientOptions, Failure as HopFailure, NextHop, OutboundEnvelope,
+    OutboundRcpt, Outcome,
 };
 use crate::config::QueueConfig;
 use crate::dsn::{self, Failure};
@@ -55,19 +56,6 @@ impl FromStr for Route {
             )
         })
     }
-}
-
-fn reply_text(r: &crate::proto::Reply) -> String {
-    let mut s = r.code.to_string();
-    if let Some(st) = r.status {
-        s.push(' ');
-        s.push_str(st);
-    }
-    for l in &r.lines {
-        s.push(' ');
-        s.push_str(l);
-    }
-    s
 }
 
 /// `550 5.1.1 text (in reply to RCPT TO)` or `4.4.2 text`: the status comes first
