@@ -88,7 +88,9 @@ pub struct QueueStats {
     pub bounces: AtomicU64,
 }
 
-/// The mailbox tier's check before Maildir delivery: a message whose stamp is
+/// The mailbox tier's check before Maildir delivery of a message read back
+/// from the spool (a retry, or after a restart; a message just accepted by this
+/// process was scanned with its current signatures): a message whose stamp is
 /// not valid and current (signatures updated while it waited in the queue,
 /// or a stamp that does not verify) is scanned again; if anything is found now
 /// it goes to the quarantine instead of the mailbox.
@@ -331,6 +333,9 @@ impl Queue {
 
     /// One delivery attempt of one entry.
     async fn attempt(&self, id: &str, pre: Option<Arc<Preloaded>>) -> Done {
+        // A preloaded message was scanned and stamped by this process with the
+        // signatures it still has: the mailbox check would only re-derive that.
+        let fresh = pre.is_some();
         let loaded = match pre {
             // Just spooled, never tried: no state to read.
             Some(p) => Ok(Ok((
@@ -368,7 +373,7 @@ impl Queue {
             .filter(|i| matches!(state.rcpts[*i], RcptState::Pending { .. }))
             .collect();
         if !pending.is_empty() {
-            let results = self.deliver(&env, &msg, &pending).await;
+            let results = self.deliver(&env, &msg, &pending, fresh).await;
             for (i, r) in pending.iter().zip(results) {
                 let addr = &env.rcpts[*i].address;
                 match &r {
@@ -506,12 +511,18 @@ impl Queue {
     }
 
     /// Delivers to the recipients at `pending`; one state per recipient, same order.
-    async fn deliver(&self, env: &SpoolEnvelope, msg: &[u8], pending: &[usize]) -> Vec<RcptState> {
+    async fn deliver(
+        &self,
+        env: &SpoolEnvelope,
+        msg: &[u8],
+        pending: &[usize],
+        fresh: bool,
+    ) -> Vec<RcptState> {
         match &self.route {
             Route::Maildir => {
                 let mut out = Vec::with_capacity(pending.len());
                 let mut msg = std::borrow::Cow::Borrowed(msg);
-                if let Some(mc) = &self.mailbox_check {
+                if let Some(mc) = self.mailbox_check.as_ref().filter(|_| !fresh) {
                     if pending.iter().any(|&i| env.rcpts[i].local) {
                         let (mc, env2, m) = (mc.clone(), env.clone(), msg.to_vec());
                         match tokio::task::spawn_blocking(move || mc.check(&env2, &m)).await {
