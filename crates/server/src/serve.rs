@@ -9,7 +9,6 @@ use crate::config::Config;
 use anyhow::{Context, Result};
 use mxguard_engine::{load_signatures, Scanner, SignatureConfig, SignatureEngine};
 use mxguard_smtp::pipeline::{Gateway, GatewayInner, Stats};
-use mxguard_smtp::quarantine::Quarantine;
 use mxguard_smtp::queue::{MailboxCheck, Queue, QueueStats, Route};
 use mxguard_smtp::server::Server;
 use mxguard_smtp::session::SessionConfig;
@@ -152,8 +151,19 @@ async fn serve(cfg: Config) -> Result<()> {
     if recovered > 0 {
         tracing::info!("spool: removed {recovered} unfinished temporary files from before");
     }
-    let quarantine =
-        Quarantine::open(&data.join("quarantine")).context("opening the quarantine")?;
+    let store_url = cfg.store.url(&data);
+    let store = mxguard_store::Store::open(&store_url)
+        .await
+        .with_context(|| format!("opening the store {}", mxguard_store::redact(&store_url)))?;
+    tracing::info!(
+        backend = store.backend().as_str(),
+        schema = store.schema_version().await.unwrap_or(0),
+        "store open"
+    );
+    let events = store.event_writer(mxguard_store::EventWriterConfig {
+        capacity: cfg.store.event_buffer,
+        ..Default::default()
+    });
     let maildir_root = data.join("maildir");
     mkdir(&maildir_root)?;
 
@@ -258,7 +268,8 @@ async fn serve(cfg: Config) -> Result<()> {
                 scanner: scanner.clone(),
                 stamp: st.clone(),
                 actions: cfg.actions.clone(),
-                quarantine: quarantine.clone(),
+                store: store.clone(),
+                events: events.clone(),
                 node_id: cfg.node_id.clone(),
                 scans_skipped: Default::default(),
                 rescans: Default::default(),
@@ -270,7 +281,8 @@ async fn serve(cfg: Config) -> Result<()> {
             scanner,
             actions: cfg.actions.clone(),
             spool,
-            quarantine,
+            store: store.clone(),
+            events: events.clone(),
             node_id: cfg.node_id.clone(),
             hostname: cfg.smtp.hostname.clone(),
             role: cfg.smtp.role,
@@ -350,8 +362,10 @@ async fn serve(cfg: Config) -> Result<()> {
             }
         })
     };
+    let expiry_task = tokio::spawn(expire_loop(store.clone(), cfg.store.clone()));
     wait_for_signal().await;
     stats_task.abort();
+    expiry_task.abort();
     tracing::info!("shutting down: finishing sessions in progress");
     shutdown.cancel();
     sessions.close();
@@ -366,8 +380,46 @@ async fn serve(cfg: Config) -> Result<()> {
     }
     queue_stop.cancel();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, queue_task).await;
-    tracing::info!(target: "mxguard::stats", "stopped: {}", stats_line(&gateway, &queue));
+    let ev = events.shutdown(Duration::from_secs(10)).await;
+    tracing::info!(target: "mxguard::stats", "stopped: {} events_written={} events_dropped={}", stats_line(&gateway, &queue), ev.written, ev.dropped);
+    store.close().await;
     Ok(())
+}
+
+/// How often retention is applied.
+const EXPIRE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes quarantine items, events and report counters past their
+/// retention: at start, then every hour. Errors are logged and retried at the
+/// next round.
+async fn expire_loop(store: mxguard_store::Store, cfg: crate::config::StoreConfig) {
+    let mut tick = tokio::time::interval(EXPIRE_EVERY);
+    loop {
+        tick.tick().await;
+        let cutoff = |days: u32| mxguard_store::now_secs() - i64::from(days) * 86_400;
+        if cfg.quarantine_retention_days > 0 {
+            match store.expire(cutoff(cfg.quarantine_retention_days)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("quarantine: {n} items past retention removed"),
+                Err(e) => tracing::warn!("quarantine expiry failed: {e}"),
+            }
+        }
+        if cfg.events_retention_days > 0 {
+            match store.expire_events(cutoff(cfg.events_retention_days)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("event log: {n} events past retention removed"),
+                Err(e) => tracing::warn!("event expiry failed: {e}"),
+            }
+        }
+        if cfg.reports_retention_days > 0 {
+            if let Err(e) = store
+                .expire_reports(cutoff(cfg.reports_retention_days))
+                .await
+            {
+                tracing::warn!("report counter expiry failed: {e}");
+            }
+        }
+    }
 }
 
 fn stats_line(g: &Gateway, q: &Queue) -> String {
@@ -379,7 +431,7 @@ fn stats_line(g: &Gateway, q: &Queue) -> String {
         .map(|m| (l(&m.scans_skipped), l(&m.rescans)))
         .unwrap_or((0, 0));
     format!(
-        "messages={} accepted={} rejected={} quarantined={} dropped={} cleaned={} tagged={} tempfailed={} scans_skipped={} mailbox_scans_skipped={} mailbox_rescans={} delivered={} deferred={} failed={} bounces={}",
+        "messages={} accepted={} rejected={} quarantined={} dropped={} cleaned={} tagged={} tempfailed={} released={} scans_skipped={} mailbox_scans_skipped={} mailbox_rescans={} delivered={} deferred={} failed={} bounces={}",
         l(&s.messages),
         l(&s.accepted),
         l(&s.rejected),
@@ -388,6 +440,7 @@ fn stats_line(g: &Gateway, q: &Queue) -> String {
         l(&s.cleaned),
         l(&s.tagged),
         l(&s.tempfailed),
+        l(&s.released),
         l(&s.scans_skipped),
         mb_skipped,
         mb_rescans,

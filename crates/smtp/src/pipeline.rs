@@ -4,7 +4,7 @@
 //! Everything runs on a blocking thread (scanning is CPU work, fsync is
 //! blocking I/O); the session waits for the reply. The order of effects is what
 //! makes "nothing lost" hold:
-//! 1. a quarantine copy, if any, is written and fsynced;
+//! 1. a quarantine copy, if any, is committed to the store;
 //! 2. the message to deliver, if any, is spooled and fsynced;
 //! 3. only then is 250 returned; any error before → 451, and whatever was
 //!    already written stays (a duplicate at worst, never a loss).
@@ -14,16 +14,28 @@
 //! encrypted, broken or unsupported content, scan errors). When several
 //! classes apply, the strictest action wins. After `clean` the cleaned message
 //! is scanned again: if anything is still found, it is quarantined instead.
+//!
+//! Every message leaves one event in the store's event log. A slot for it is
+//! reserved before anything else: when the event writer cannot take one (the
+//! database has been unreachable long enough to fill its buffer), the message
+//! is tempfailed, so no mail is delivered unrecorded.
+//!
+//! A message released from the quarantine carries its release token
+//! ([`crate::quarantine::RELEASE_HEADER`]); when it is scanned again here (a hub sharing
+//! the store) and the findings are those of the released item, it is
+//! delivered instead of quarantined again. The header is removed from
+//! untrusted clients' messages on arrival, like stamps.
 
 use crate::config::{Action, ActionConfig, Role};
 use crate::headers;
 use crate::proto::Reply;
-use crate::quarantine::{Quarantine, QuarantineRecord};
+use crate::quarantine::{self as q, QuarantineRecord, RELEASE_HEADER};
 use crate::relay::RcptDecision;
 use crate::session::{Envelope, Handler, SessionInfo};
 use crate::spool::{new_queue_id, now_secs, Spool, SpoolEnvelope, SpoolRcpt};
 use crate::stamp::StampSettings;
 use mxguard_engine::Scanner;
+use mxguard_store::{EventWriter, Store, StoreError};
 use mxguard_types::{Finding, ScanOptions, ScanReport, Severity};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -108,6 +120,8 @@ pub struct Stats {
     pub tagged: AtomicU64,
     pub tempfailed: AtomicU64,
     pub scans_skipped: AtomicU64,
+    /// Delivered despite findings because a release grant covered them.
+    pub released: AtomicU64,
 }
 
 /// Everything the gateway handler needs.
@@ -115,7 +129,10 @@ pub struct GatewayInner {
     pub scanner: Arc<Scanner>,
     pub actions: ActionConfig,
     pub spool: Spool,
-    pub quarantine: Quarantine,
+    /// Quarantine copies and release grants.
+    pub store: Store,
+    /// The event log.
+    pub events: EventWriter,
     pub node_id: String,
     pub hostname: String,
     pub role: Role,
@@ -197,6 +214,11 @@ struct Outcome {
     verdict: String,
     findings: Vec<Finding>,
     queued: bool,
+    /// Whether the message was scanned here (not skipped thanks to a stamp).
+    scanned: bool,
+    scan_error: bool,
+    /// For the event: `stripped`, `trusted:<result>`, `added:<result>`, `released`.
+    stamp: Option<String>,
 }
 
 impl GatewayInner {
@@ -241,19 +263,16 @@ impl GatewayInner {
         id: &str,
         info: &SessionInfo,
         env: &Envelope,
-        msg: &[u8],
         reason: &str,
         action: Action,
         findings: &[Finding],
     ) -> QuarantineRecord {
         QuarantineRecord {
             id: id.to_string(),
-            time: now_secs(),
             node: self.node_id.clone(),
             client_ip: info.ip().to_string(),
             mail_from: env.sender_string(),
             rcpts: env.rcpts.iter().map(|r| r.address.to_string()).collect(),
-            subject: headers::header_value(msg, "Subject").unwrap_or_default(),
             reason: reason.to_string(),
             action: action.as_str().to_string(),
             findings: findings.to_vec(),
@@ -333,14 +352,60 @@ impl GatewayInner {
         Ok(())
     }
 
+    /// Stores a quarantine copy; durable when it returns `Ok`. Blocking.
+    fn put(&self, rec: &QuarantineRecord, msg: &[u8]) -> Result<(), StoreError> {
+        q::put_blocking(&self.store, rec, msg)
+    }
+
     /// The whole end-of-data decision for one message; see the module doc.
     pub fn process(&self, id: &str, info: &SessionInfo, env: &Envelope, message: Vec<u8>) -> Reply {
         let start = Instant::now();
         self.stats.messages.fetch_add(1, Ordering::Relaxed);
         let size = message.len();
-        let out = self.decide_and_apply(id, info, env, message);
-        let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
         let rcpts: Vec<String> = env.rcpts.iter().map(|r| r.address.to_string()).collect();
+        // The event's slot first: no slot, no acceptance (see the module doc).
+        let permit = match self.events.reserve_blocking() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::info!(
+                    target: "mxguard::event",
+                    id,
+                    client = %info.ip(),
+                    from = %env.sender_string(),
+                    rcpts = %rcpts.join(","),
+                    size,
+                    action = "tempfail",
+                    reply = 451,
+                    "message not accepted: event log cannot take it ({e})"
+                );
+                return self.tempfail(id, "event log unavailable", e);
+            }
+        };
+        let message_id = q::message_id(&message);
+        let out = self.decide_and_apply(id, info, env, message);
+        let elapsed = start.elapsed();
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+        let mut ev = q::event(
+            id,
+            &self.node_id,
+            &info.ip().to_string(),
+            info.helo.as_deref().unwrap_or(""),
+            &env.sender_string(),
+            rcpts.clone(),
+            size as u64,
+            message_id,
+        );
+        ev.verdict = out
+            .verdict
+            .strip_prefix("stamp:")
+            .unwrap_or(&out.verdict)
+            .to_string();
+        ev.action = out.action.to_string();
+        ev.engines = q::engine_verdicts(&out.findings, out.scanned, out.scan_error);
+        ev.findings = out.findings.clone();
+        ev.latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        ev.stamp = out.stamp.clone();
+        permit.send(ev);
         tracing::info!(
             target: "mxguard::event",
             id,
@@ -373,16 +438,29 @@ impl GatewayInner {
             verdict: "error".into(),
             findings: Vec::new(),
             queued: false,
+            scanned: false,
+            scan_error: false,
+            stamp: None,
         };
 
-        // Trace field first; then stamps: removed unless the client may vouch for them.
+        // Trace field first; then stamps and release tokens: removed unless
+        // the client may vouch for them.
         let received = self.received(id, info, env);
         let mut msg = headers::prepend_header(&message, "Received", &received);
         drop(message);
         let stamp_trusted = info.trusted && self.stamp.is_some();
+        let mut stamp_note = None;
         if !stamp_trusted {
             if let std::borrow::Cow::Owned(stripped) = crate::stamp::strip(&msg) {
                 tracing::info!(id, client = %info.ip(), "removed antivirus stamp from an untrusted client");
+                msg = stripped;
+                stamp_note = Some("stripped".to_string());
+            }
+        }
+        if !info.trusted {
+            if let std::borrow::Cow::Owned(stripped) = headers::remove_header(&msg, RELEASE_HEADER)
+            {
+                tracing::info!(id, client = %info.ip(), "removed release token from an untrusted client");
                 msg = stripped;
             }
         }
@@ -406,6 +484,9 @@ impl GatewayInner {
                                     verdict: format!("stamp:{result}"),
                                     findings: Vec::new(),
                                     queued: true,
+                                    scanned: false,
+                                    scan_error: false,
+                                    stamp: Some(format!("trusted:{result}")),
                                 }
                             }
                             Err(e) => fail(self.tempfail(id, "spool write failed", e)),
@@ -418,6 +499,7 @@ impl GatewayInner {
 
         let report = self.scanner.scan_bytes(&msg, ScanOptions::default());
         let verdict = report.verdict().as_str().to_string();
+        let added = |result: &str| self.stamp.as_ref().map(|_| format!("added:{result}"));
         let Some((action, classes)) = decide(&report, &self.actions) else {
             // Clean.
             let msg = self.add_stamp(&msg, "clean");
@@ -430,6 +512,9 @@ impl GatewayInner {
                         verdict,
                         findings: Vec::new(),
                         queued: true,
+                        scanned: true,
+                        scan_error: false,
+                        stamp: added("clean").or(stamp_note),
                     }
                 }
                 Err(e) => fail(self.tempfail(id, "spool write failed", e)),
@@ -449,12 +534,51 @@ impl GatewayInner {
             .find(|c| action_for(*c, &self.actions) == action)
             .unwrap_or(Class::Unscannable);
         let what = names(&findings);
+
+        // A released message (its token survived only from a trusted client)
+        // is not held again for the threats it was released with.
+        if action.rank() >= Action::Clean.rank() {
+            match q::grant_blocking(&self.store, &msg) {
+                Ok(Some(grant)) => {
+                    let rcpts: Vec<String> =
+                        env.rcpts.iter().map(|r| r.address.to_string()).collect();
+                    if q::grant_allows(&grant, &findings, &rcpts) {
+                        tracing::info!(id, item = %grant.id, found = %what, "released message: delivered despite {what}");
+                        let body = crate::stamp::strip(&msg);
+                        return match self.enqueue(id, info, env, &body, "released") {
+                            Ok(()) => {
+                                self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                                self.stats.released.fetch_add(1, Ordering::Relaxed);
+                                Outcome {
+                                    reply: queued_reply(),
+                                    action: "deliver",
+                                    verdict,
+                                    findings,
+                                    queued: true,
+                                    scanned: true,
+                                    scan_error: report.error.is_some(),
+                                    stamp: Some("released".into()),
+                                }
+                            }
+                            Err(e) => fail(self.tempfail(id, "spool write failed", e)),
+                        };
+                    }
+                    tracing::info!(id, item = %grant.id, "release token does not cover {what} for every recipient: normal action");
+                }
+                Ok(None) => {}
+                Err(e) => return fail(self.tempfail(id, "release token lookup failed", e)),
+            }
+        }
+
         let mut out = Outcome {
             reply: queued_reply(),
             action: action.as_str(),
             verdict,
             findings: findings.clone(),
             queued: false,
+            scanned: true,
+            scan_error: report.error.is_some(),
+            stamp: stamp_note,
         };
 
         match action {
@@ -470,8 +594,8 @@ impl GatewayInner {
                 out.reply = Reply::new(554, Some("5.7.1"), format!("{text} [{id}]"));
             }
             Action::Quarantine => {
-                let rec = self.record(id, info, env, &msg, class.as_str(), action, &findings);
-                if let Err(e) = self.quarantine.store(&rec, &msg) {
+                let rec = self.record(id, info, env, class.as_str(), action, &findings);
+                if let Err(e) = self.put(&rec, &msg) {
                     return fail(self.tempfail(id, "quarantine write failed", e));
                 }
                 self.stats.quarantined.fetch_add(1, Ordering::Relaxed);
@@ -481,8 +605,8 @@ impl GatewayInner {
             }
             Action::Clean | Action::Tag | Action::Pass => {
                 if self.actions.backup_original && action != Action::Pass {
-                    let rec = self.record(id, info, env, &msg, "backup", action, &findings);
-                    if let Err(e) = self.quarantine.store(&rec, &msg) {
+                    let rec = self.record(id, info, env, "backup", action, &findings);
+                    if let Err(e) = self.put(&rec, &msg) {
                         return fail(self.tempfail(id, "quarantine backup failed", e));
                     }
                 }
@@ -503,12 +627,11 @@ impl GatewayInner {
                                 id,
                                 info,
                                 env,
-                                &body,
                                 class.as_str(),
                                 Action::Quarantine,
                                 &findings,
                             );
-                            if let Err(e) = self.quarantine.store(&rec, &body) {
+                            if let Err(e) = self.put(&rec, &body) {
                                 return fail(self.tempfail(id, "quarantine write failed", e));
                             }
                             self.stats.quarantined.fetch_add(1, Ordering::Relaxed);
@@ -552,6 +675,9 @@ impl GatewayInner {
                     self.stats.tagged.fetch_add(1, Ordering::Relaxed);
                 }
                 let body = self.add_stamp(&body, result);
+                if self.stamp.is_some() {
+                    out.stamp = Some(format!("added:{result}"));
+                }
                 if let Err(e) = self.enqueue(id, info, env, &body, &out.verdict) {
                     return fail(self.tempfail(id, "spool write failed", e));
                 }
