@@ -25,6 +25,10 @@ pub enum ReleaseError {
     NotFound(String),
     #[error("{0} is not a recipient of quarantine item {1}")]
     NotARecipient(String, String),
+    #[error(
+        "quarantine item {0} was already released to every recipient (name them to deliver again)"
+    )]
+    AlreadyReleased(String),
     #[error("writing the released message to the spool: {0}")]
     Spool(#[from] std::io::Error),
 }
@@ -37,9 +41,11 @@ pub struct Released {
     pub queue_id: String,
 }
 
-/// Releases quarantine item `id` to `rcpts` (all its recipients when empty;
-/// otherwise each must be one of them, compared case-insensitively), as
-/// `by`. `is_local(domain)` says which recipients are delivered here (into
+/// Releases quarantine item `id` to `rcpts`, as `by`. Empty `rcpts`: every
+/// recipient not released yet (an error when there is none left, so a
+/// repeated "release" does not deliver twice); otherwise each must be one of
+/// the item's recipients (compared case-insensitively) and is delivered
+/// again even if it was released before. `is_local(domain)` says which recipients are delivered here (into
 /// Maildir when the next hop is `maildir`).
 ///
 /// Guarantees: when this returns `Ok`, the release is recorded and the
@@ -59,7 +65,16 @@ pub async fn release(
         .ok_or_else(|| ReleaseError::NotFound(id.to_string()))?;
     let original = &item.summary.rcpts;
     let chosen: Vec<String> = if rcpts.is_empty() {
-        original.clone()
+        let left: Vec<String> = item
+            .recipients
+            .iter()
+            .filter(|r| r.released_at.is_none())
+            .map(|r| r.address.clone())
+            .collect();
+        if left.is_empty() {
+            return Err(ReleaseError::AlreadyReleased(id.to_string()));
+        }
+        left
     } else {
         let mut v = Vec::new();
         for r in rcpts {
