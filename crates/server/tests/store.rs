@@ -467,3 +467,93 @@ fn postgres_stopped_mid_run_loses_nothing() {
     drop(g);
     drop(server);
 }
+
+/// Edge and hub share one store (here one SQLite file; in production
+/// PostgreSQL): a message released at the edge is scanned again at the hub,
+/// which finds the same threat and delivers it because the release token
+/// covers it. The same token forged by an untrusted client is removed.
+#[test]
+fn a_hub_sharing_the_store_honours_the_release() {
+    let shared = tempfile::tempdir().unwrap();
+    let store = format!(
+        "[store]\nurl = \"sqlite://{}\"\n",
+        shared.path().join("shared.db").display()
+    );
+    let hub = Gateway::start(
+        "role = \"hub\"\ntrusted_networks = [\"127.0.0.0/8\"]",
+        &store,
+    );
+    let edge = Gateway::start(
+        &format!("relay_domains = [\"example.com\"]\nlocal_domains = []\nnext_hop = \"smtp://127.0.0.1:{}\"", hub.port),
+        &format!("[actions]\ninfected = \"quarantine\"\n\n{store}"),
+    );
+    let (ok, t) = swaks(edge.port, &["--to", "user@example.com", "--body", EICAR]);
+    assert!(ok, "{t}");
+    let q = edge.quarantine_records();
+    assert_eq!(q.len(), 1, "{}", edge.log_text());
+    let id = q[0]["id"].as_str().unwrap().to_string();
+    let o = edge.mxguard(&["quarantine", "release", &id]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let m = hub.maildir("user", 1, WAIT);
+    assert_eq!(
+        m.len(),
+        1,
+        "edge: {}\nhub: {}",
+        edge.log_text(),
+        hub.log_text()
+    );
+    assert!(text(&m[0]).contains("EICAR-STANDARD-ANTIVIRUS-TEST-FILE"));
+    assert!(
+        hub.log_text()
+            .contains("released message: delivered despite"),
+        "{}",
+        hub.log_text()
+    );
+    let token = text(&m[0])
+        .lines()
+        .find_map(|l| l.strip_prefix("X-MXGuard-Released: "))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    // The token is worth nothing from an untrusted client: the edge removes it
+    // and quarantines the message as usual.
+    let (ok, t) = swaks(
+        edge.port,
+        &[
+            "--to",
+            "user@example.com",
+            "--header",
+            &format!("X-MXGuard-Released: {token}"),
+            "--body",
+            EICAR,
+        ],
+    );
+    assert!(ok, "{t}");
+    assert!(
+        edge.log_text()
+            .contains("removed release token from an untrusted client"),
+        "{}",
+        edge.log_text()
+    );
+    assert_eq!(edge.quarantine_records().len(), 2);
+    // Nor does it cover a recipient it was not released to, even from a
+    // trusted client: the hub's own action (reject) applies.
+    let (ok, t) = swaks(
+        hub.port,
+        &[
+            "--to",
+            "other@example.com",
+            "--header",
+            &format!("X-MXGuard-Released: {token}"),
+            "--body",
+            EICAR,
+        ],
+    );
+    assert!(!ok && t.contains("554 5.7.1"), "{t}");
+    assert!(
+        hub.log_text().contains("does not cover"),
+        "{}",
+        hub.log_text()
+    );
+}
