@@ -21,7 +21,7 @@ pub struct Seen {
 /// - `DISCARD-ME` → discard
 /// - `QUARANTINE-ME` → quarantine + accept
 /// - `REPLACE-BODY` → body replaced by `CLEANED_BODY` + header `X-MXGuard-Cleaned`
-/// - `BIG-BODY` → body replaced by 150,000 bytes
+/// - `BIG-BODY` → body replaced by [`big_body`] (150,000 bytes)
 /// - `RCPT-CHANGE` → add `added@example.com`, add `par@example.com` with
 ///   `NOTIFY=NEVER`, delete `<drop@example.com>`, change sender
 /// - `HEADER-EDIT` → change the 1st Subject, delete the 2nd `X-Old`, insert
@@ -135,8 +135,7 @@ impl MilterHandler for TestHandler {
                 .with(Modification::ReplaceBody(CLEANED_BODY.to_vec())));
         }
         if contains(m, "BIG-BODY") {
-            let body: Vec<u8> = (0..150_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-            return Ok(EomResult::accept().with(Modification::ReplaceBody(body)));
+            return Ok(EomResult::accept().with(Modification::ReplaceBody(big_body())));
         }
         if contains(m, "RCPT-CHANGE") {
             return Ok(EomResult::accept()
@@ -180,6 +179,17 @@ impl MilterHandler for TestHandler {
             ),
         }))
     }
+}
+
+/// The `BIG-BODY` replacement: 150,000 bytes in lines of 78 letters + CRLF.
+pub fn big_body() -> Vec<u8> {
+    (0..150_000u32)
+        .map(|i| match i % 80 {
+            78 => b'\r',
+            79 => b'\n',
+            n => b'a' + ((i / 80 + n) % 26) as u8,
+        })
+        .collect()
 }
 
 /// Plays the MTA over an in-memory stream.
