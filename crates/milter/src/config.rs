@@ -64,6 +64,11 @@ pub struct MilterConfig {
     pub max_frame: usize,
     /// Permissions of Unix sockets, octal (`"0660"`); unset = the umask's.
     pub unix_socket_mode: Option<String>,
+    /// For the gateway: a quarantined message is also put on hold in the
+    /// MTA (`SMFIR_QUARANTINE`: Postfix's hold queue, released with
+    /// `postsuper -H`) instead of being discarded there once it is safe in
+    /// mxguard's quarantine.
+    pub hold_quarantined: bool,
 }
 
 impl Default for MilterConfig {
@@ -79,6 +84,7 @@ impl Default for MilterConfig {
             read_timeout_secs: DEFAULT_READ_TIMEOUT_SECS,
             max_frame: DEFAULT_MAX_FRAME,
             unix_socket_mode: None,
+            hold_quarantined: false,
         }
     }
 }

@@ -71,6 +71,7 @@
 pub mod codec;
 pub mod config;
 pub mod consts;
+pub mod diff;
 pub mod handler;
 pub mod macros;
 pub mod message;

@@ -18,7 +18,7 @@ pub struct Config {
     pub queue: QueueConfig,
     pub engine: EngineConfig,
     pub stamp: StampConfig,
-    pub milter: ListenConfig,
+    pub milter: mxguard_milter::MilterConfig,
     pub clamd: ListenConfig,
     pub web: WebConfig,
     pub store: StoreConfig,
@@ -34,7 +34,7 @@ impl Default for Config {
             queue: QueueConfig::default(),
             engine: EngineConfig::default(),
             stamp: StampConfig::default(),
-            milter: ListenConfig::default(),
+            milter: mxguard_milter::MilterConfig::default(),
             clamd: ListenConfig::default(),
             web: WebConfig::default(),
             store: StoreConfig::default(),
@@ -103,7 +103,7 @@ impl Default for StampConfig {
     }
 }
 
-/// `[milter]` and `[clamd]`: listeners of front-ends not built yet.
+/// `[clamd]`: listeners of a front-end not built yet.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenConfig {
@@ -220,9 +220,7 @@ impl Config {
                 e.push(format!("engine.signatures: {} does not exist", p.display()));
             }
         }
-        if !self.milter.listen.is_empty() {
-            e.push("milter.listen: the milter front-end is not part of this version yet".into());
-        }
+        e.extend(self.milter.validate());
         if !self.clamd.listen.is_empty() {
             e.push(
                 "clamd.listen: the clamd-compatible socket is not part of this version yet".into(),

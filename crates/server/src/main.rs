@@ -1,6 +1,7 @@
 //! The `mxguard` binary.
 
 mod config;
+mod milter;
 mod queue;
 mod scan;
 mod serve;

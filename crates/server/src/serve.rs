@@ -323,12 +323,43 @@ async fn serve(cfg: Config) -> Result<()> {
             .with_context(|| format!("smtp.listen: cannot listen on {addr}"))?;
         listeners.push(l);
     }
+    let mut milter_listeners = Vec::new();
+    for l in &cfg.milter.listen {
+        let addr: mxguard_milter::ListenAddr = l
+            .parse()
+            .map_err(|e| anyhow::anyhow!("milter.listen: {l}: {e}"))?;
+        let listener =
+            mxguard_milter::Listener::bind(&addr, cfg.milter.session_config().unix_socket_mode)
+                .await
+                .with_context(|| format!("milter.listen: cannot listen on {l}"))?;
+        milter_listeners.push((l.clone(), listener));
+    }
     let queue_stop = CancellationToken::new();
     let queue_task = tokio::spawn(queue.clone().run(rx, queue_stop.clone()));
     for l in listeners {
         let addr = l.local_addr()?;
         tracing::info!(%addr, "SMTP listening");
         tokio::spawn(server.clone().serve(l, shutdown.clone(), sessions.clone()));
+    }
+    if !milter_listeners.is_empty() {
+        let handler = Arc::new(crate::milter::SharedMilter(Arc::new(
+            crate::milter::MilterGateway {
+                inner: gateway.inner.clone(),
+                relay: cfg.smtp.relay_policy(),
+                hold_quarantined: cfg.milter.hold_quarantined,
+            },
+        )));
+        let session_cfg = Arc::new(cfg.milter.session_config());
+        for (name, l) in milter_listeners {
+            tracing::info!(addr = %name, "milter listening");
+            tokio::spawn(mxguard_milter::serve(
+                l,
+                handler.clone(),
+                session_cfg.clone(),
+                shutdown.clone(),
+                sessions.clone(),
+            ));
+        }
     }
     tracing::info!(
         node = %cfg.node_id,

@@ -619,8 +619,26 @@ fn maildir_delivery_rescans_when_the_signatures_changed_while_queued() {
 #[test]
 fn connection_limits_per_client_address() {
     let g = Gateway::start("max_connections_per_ip = 2", "");
-    let a = Raw::connect(g.port);
-    let b = Raw::connect(g.port);
+    // A slot is freed when the server has seen the close of the previous
+    // connection (the start-up probe, a, b): retry until it has.
+    let connect_when_free = |port: u16| {
+        let t = std::time::Instant::now();
+        loop {
+            let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            use std::io::BufRead;
+            let _ = r.read_line(&mut line);
+            if line.starts_with("220") {
+                return Raw { r, w: s };
+            }
+            assert!(t.elapsed() < WAIT, "no free slot: {line}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let a = connect_when_free(g.port);
+    let b = connect_when_free(g.port);
     let mut c = std::net::TcpStream::connect(("127.0.0.1", g.port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut s = String::new();
@@ -631,8 +649,7 @@ fn connection_limits_per_client_address() {
         "{s}"
     );
     drop((a, b));
-    std::thread::sleep(Duration::from_millis(200));
-    let mut d = Raw::connect(g.port);
+    let mut d = connect_when_free(g.port);
     assert!(d.cmd("QUIT").starts_with("221"), "a slot is free again");
 }
 
