@@ -6,6 +6,7 @@ mod queue;
 mod scan;
 mod serve;
 mod sigs;
+mod spam;
 mod store_cli;
 
 use clap::{Parser, Subcommand};
@@ -97,6 +98,8 @@ enum Command {
     Report(store_cli::ReportArgs),
     /// The store itself: backend and schema version.
     Store(store_cli::StoreArgs),
+    /// The spam classifier: train it on ham and spam, check messages.
+    Spam(spam::SpamArgs),
 }
 
 #[derive(Subcommand)]
@@ -130,6 +133,7 @@ fn main() -> ExitCode {
         Command::Events(a) => store_cli::events(a),
         Command::Report(a) => store_cli::report(a),
         Command::Store(a) => store_cli::store(a),
+        Command::Spam(a) => spam::run(a),
     };
     match r {
         Ok(code) => code,

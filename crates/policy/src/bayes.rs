@@ -1,0 +1,334 @@
+//! A statistical spam classifier: token counts learned from ham and spam,
+//! combined with Gary Robinson's chi-squared method (as in SpamBayes).
+//!
+//! For each token the model knows in how many spam and ham messages it was
+//! seen. Its spam probability is `(s/S) / (s/S + h/H)`, pulled towards 0.5
+//! when it was seen rarely (`f = (x·a + n·p) / (a + n)`, a = 0.45, x = 0.5).
+//! The [`MAX_CLUES`] tokens farthest from 0.5 (at least [`MIN_STRENGTH`]
+//! away) are combined: `S = 1 − χ²Q(−2 Σ ln(1−f), 2n)` (spam evidence),
+//! `H = 1 − χ²Q(−2 Σ ln f, 2n)` (ham evidence), and the message's
+//! probability is `(S − H + 1) / 2`, near 0 or 1 when the evidence agrees
+//! and near 0.5 when it conflicts or there is none.
+//!
+//! The model is plain counts: training is adding, and merging two models is
+//! adding their counts. Serialized as a small binary file
+//! ([`Model::to_bytes`]); reading never panics and refuses anything that is
+//! not a model of this version.
+
+use crate::tokens::Tokens;
+use std::collections::HashMap;
+
+/// Most tokens combined per message.
+pub const MAX_CLUES: usize = 150;
+/// Tokens whose probability is closer than this to 0.5 are not clues.
+pub const MIN_STRENGTH: f64 = 0.1;
+/// Strength of the prior for rarely seen tokens (SpamBayes' unknown_word_strength).
+const PRIOR_STRENGTH: f64 = 0.45;
+/// The prior itself (unknown_word_prob).
+const PRIOR: f64 = 0.5;
+
+const MAGIC: &[u8; 8] = b"MXGBAYS1";
+
+/// Token counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Model {
+    pub spam_messages: u32,
+    pub ham_messages: u32,
+    counts: HashMap<u64, (u32, u32)>,
+}
+
+/// Why bytes are not a model.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ModelError {
+    #[error("not an mxguard spam model (bad magic or version)")]
+    BadMagic,
+    #[error("truncated spam model")]
+    Truncated,
+}
+
+/// One token that weighed in a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clue {
+    pub token: u64,
+    /// Its spam probability.
+    pub prob: f64,
+}
+
+/// The classifier's answer for one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    /// 0.0 (ham) ..= 1.0 (spam); 0.5 when there is no evidence.
+    pub prob: f64,
+    /// The tokens used, strongest first.
+    pub clues: Vec<Clue>,
+}
+
+/// χ² survival function for an even number of degrees of freedom.
+fn chi2q(x2: f64, v: usize) -> f64 {
+    let m = x2 / 2.0;
+    let mut term = (-m).exp();
+    let mut sum = term;
+    for i in 1..v / 2 {
+        term *= m / i as f64;
+        sum += term;
+    }
+    sum.min(1.0)
+}
+
+impl Model {
+    pub fn new() -> Model {
+        Model::default()
+    }
+
+    /// Distinct tokens known.
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// Learns one message (its tokens once each).
+    pub fn train(&mut self, tokens: &Tokens, spam: bool) {
+        if spam {
+            self.spam_messages = self.spam_messages.saturating_add(1);
+        } else {
+            self.ham_messages = self.ham_messages.saturating_add(1);
+        }
+        for h in tokens.hashes() {
+            let e = self.counts.entry(h).or_insert((0, 0));
+            if spam {
+                e.0 = e.0.saturating_add(1);
+            } else {
+                e.1 = e.1.saturating_add(1);
+            }
+        }
+    }
+
+    /// Unlearns a message learned with the same label (a correction).
+    pub fn untrain(&mut self, tokens: &Tokens, spam: bool) {
+        if spam {
+            self.spam_messages = self.spam_messages.saturating_sub(1);
+        } else {
+            self.ham_messages = self.ham_messages.saturating_sub(1);
+        }
+        for h in tokens.hashes() {
+            if let Some(e) = self.counts.get_mut(&h) {
+                if spam {
+                    e.0 = e.0.saturating_sub(1);
+                } else {
+                    e.1 = e.1.saturating_sub(1);
+                }
+                if *e == (0, 0) {
+                    self.counts.remove(&h);
+                }
+            }
+        }
+    }
+
+    /// Adds another model's counts to this one.
+    pub fn merge(&mut self, other: &Model) {
+        self.spam_messages = self.spam_messages.saturating_add(other.spam_messages);
+        self.ham_messages = self.ham_messages.saturating_add(other.ham_messages);
+        for (h, (s, n)) in &other.counts {
+            let e = self.counts.entry(*h).or_insert((0, 0));
+            e.0 = e.0.saturating_add(*s);
+            e.1 = e.1.saturating_add(*n);
+        }
+    }
+
+    /// The spam probability of one token, `None` when never seen.
+    pub fn token_prob(&self, h: u64) -> Option<f64> {
+        let &(s, n) = self.counts.get(&h)?;
+        let ns = f64::from(self.spam_messages.max(1));
+        let nh = f64::from(self.ham_messages.max(1));
+        let sr = f64::from(s) / ns;
+        let hr = f64::from(n) / nh;
+        if sr + hr == 0.0 {
+            return None;
+        }
+        let p = sr / (sr + hr);
+        let total = f64::from(s) + f64::from(n);
+        Some((PRIOR_STRENGTH * PRIOR + total * p) / (PRIOR_STRENGTH + total))
+    }
+
+    /// Classifies a message's tokens. Linear in the number of tokens.
+    pub fn classify(&self, tokens: &Tokens) -> Classification {
+        let mut clues: Vec<Clue> = tokens
+            .hashes()
+            .filter_map(|h| {
+                let p = self.token_prob(h)?;
+                ((p - 0.5).abs() >= MIN_STRENGTH).then_some(Clue { token: h, prob: p })
+            })
+            .collect();
+        // Strongest first; ties by token so the result does not depend on hash order.
+        clues.sort_by(|a, b| {
+            (b.prob - 0.5)
+                .abs()
+                .total_cmp(&(a.prob - 0.5).abs())
+                .then(a.token.cmp(&b.token))
+        });
+        clues.truncate(MAX_CLUES);
+        if clues.is_empty() {
+            return Classification { prob: 0.5, clues };
+        }
+        // Sums of logs (products underflow with 150 clues).
+        let (mut ln_s, mut ln_h) = (0.0f64, 0.0f64);
+        for c in &clues {
+            let p = c.prob.clamp(1e-9, 1.0 - 1e-9);
+            ln_s += (1.0 - p).ln();
+            ln_h += p.ln();
+        }
+        let n = clues.len() * 2;
+        let s = 1.0 - chi2q(-2.0 * ln_s, n);
+        let h = 1.0 - chi2q(-2.0 * ln_h, n);
+        Classification {
+            prob: ((s - h + 1.0) / 2.0).clamp(0.0, 1.0),
+            clues,
+        }
+    }
+
+    /// The model as bytes: magic, message counts, then (token, spam, ham)
+    /// triples sorted by token, all little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v: Vec<(&u64, &(u32, u32))> = self.counts.iter().collect();
+        v.sort_unstable_by_key(|(h, _)| **h);
+        let mut out = Vec::with_capacity(24 + v.len() * 16);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.spam_messages.to_le_bytes());
+        out.extend_from_slice(&self.ham_messages.to_le_bytes());
+        out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+        for (h, (s, n)) in v {
+            out.extend_from_slice(&h.to_le_bytes());
+            out.extend_from_slice(&s.to_le_bytes());
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads [`Model::to_bytes`] output. Never panics; memory is bounded by
+    /// the input's length.
+    pub fn from_bytes(b: &[u8]) -> Result<Model, ModelError> {
+        let rest = b.strip_prefix(MAGIC).ok_or(ModelError::BadMagic)?;
+        if rest.len() < 16 {
+            return Err(ModelError::Truncated);
+        }
+        let u32_at =
+            |i: usize| u32::from_le_bytes([rest[i], rest[i + 1], rest[i + 2], rest[i + 3]]);
+        let spam_messages = u32_at(0);
+        let ham_messages = u32_at(4);
+        let mut n8 = [0u8; 8];
+        n8.copy_from_slice(&rest[8..16]);
+        let n = u64::from_le_bytes(n8);
+        let body = &rest[16..];
+        if (body.len() as u64) != n.saturating_mul(16) {
+            return Err(ModelError::Truncated);
+        }
+        let mut counts = HashMap::with_capacity(body.len() / 16);
+        for rec in body.chunks_exact(16) {
+            let mut h = [0u8; 8];
+            h.copy_from_slice(&rec[..8]);
+            let s = u32::from_le_bytes([rec[8], rec[9], rec[10], rec[11]]);
+            let m = u32::from_le_bytes([rec[12], rec[13], rec[14], rec[15]]);
+            counts.insert(u64::from_le_bytes(h), (s, m));
+        }
+        Ok(Model {
+            spam_messages,
+            ham_messages,
+            counts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{MessageFacts, TextPart};
+    use crate::tokens::tokenize;
+
+    fn facts(subject: &str, body: &str) -> MessageFacts {
+        MessageFacts {
+            subject: subject.into(),
+            texts: vec![TextPart {
+                text: body.into(),
+                html: false,
+                tags: vec![],
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn trained() -> Model {
+        let mut m = Model::new();
+        for i in 0..20 {
+            m.train(
+                &tokenize(&facts(
+                    "cheap viagra",
+                    &format!("buy cheap pills now offer {i} click unsubscribe"),
+                )),
+                true,
+            );
+            m.train(
+                &tokenize(&facts(
+                    "meeting notes",
+                    &format!("the patch for the kernel build {i} review tomorrow"),
+                )),
+                false,
+            );
+        }
+        m
+    }
+
+    #[test]
+    fn separates_what_it_learned() {
+        let m = trained();
+        let spam = m.classify(&tokenize(&facts("cheap offer", "buy pills click now")));
+        let ham = m.classify(&tokenize(&facts(
+            "kernel review",
+            "the patch build tomorrow",
+        )));
+        assert!(spam.prob > 0.95, "{}", spam.prob);
+        assert!(ham.prob < 0.05, "{}", ham.prob);
+        let unknown = m.classify(&tokenize(&facts("zzzz", "qqqq wwww")));
+        assert!((unknown.prob - 0.5).abs() < 0.2, "{}", unknown.prob);
+        assert!(spam.clues.len() <= MAX_CLUES);
+    }
+
+    #[test]
+    fn bytes_round_trip_and_garbage() {
+        let m = trained();
+        let b = m.to_bytes();
+        assert_eq!(Model::from_bytes(&b).unwrap(), m);
+        assert_eq!(Model::from_bytes(b"nope"), Err(ModelError::BadMagic));
+        assert_eq!(
+            Model::from_bytes(&b[..b.len() - 3]),
+            Err(ModelError::Truncated)
+        );
+        let mut huge = b[..24].to_vec();
+        huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(Model::from_bytes(&huge), Err(ModelError::Truncated));
+    }
+
+    #[test]
+    fn untrain_and_merge() {
+        let mut m = trained();
+        let t = tokenize(&facts("one more", "unique words here"));
+        let before = m.clone();
+        m.train(&t, true);
+        m.untrain(&t, true);
+        assert_eq!(m, before);
+        let mut a = Model::new();
+        a.merge(&before);
+        assert_eq!(a, before);
+    }
+
+    #[test]
+    fn chi2q_is_a_survival_function() {
+        assert!((chi2q(0.0, 4) - 1.0).abs() < 1e-12);
+        assert!(chi2q(1000.0, 4) < 1e-12);
+        // Mean of chi2 with 10 degrees of freedom: about half the mass beyond.
+        let q = chi2q(9.34, 10);
+        assert!((q - 0.5).abs() < 0.01, "{q}");
+    }
+}

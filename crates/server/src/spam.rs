@@ -1,0 +1,317 @@
+//! `mxguard spam train|check`: the statistical spam classifier from the
+//! command line.
+//!
+//! Messages are read from `.eml` files, directories (recursively: Maildir
+//! `cur/` and `new/` are plain files) and mbox files (split at `From ` lines
+//! that follow an empty line). The model lives in
+//! `data_dir/spam/bayes.model` unless `--model` says otherwise.
+
+use crate::config::Config;
+use anyhow::{Context, Result};
+use mxguard_decode::{DecodeOptions, Decoder};
+use mxguard_policy::{tokenize, tokenize_named, MessageFacts, Model};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Spam score (points) from the classifier's probability: `weight × (2p − 1)`,
+/// so 0.5 (no evidence) is 0 points and certainty is ± `weight`.
+pub const BAYES_WEIGHT: f64 = 6.0;
+/// Points at or above which a message is spam.
+pub const REQUIRED_SCORE: f64 = 5.0;
+
+#[derive(clap::Args, Debug)]
+pub struct SpamArgs {
+    #[command(flatten)]
+    pub config: crate::store_cli::ConfigArg,
+    #[command(subcommand)]
+    pub command: SpamCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum SpamCommand {
+    /// Learn from folders or files of ham and spam (.eml, Maildir, mbox).
+    Train {
+        /// Good mail (repeatable).
+        #[arg(long, value_name = "PATH")]
+        ham: Vec<PathBuf>,
+        /// Spam (repeatable).
+        #[arg(long, value_name = "PATH")]
+        spam: Vec<PathBuf>,
+        /// The model file; default: data_dir/spam/bayes.model.
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        /// Start from an empty model instead of adding to the existing one.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Score messages: score, label, and the rules that fired.
+    Check {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        /// Points at or above which a message is spam.
+        #[arg(long, default_value_t = REQUIRED_SCORE)]
+        required: f64,
+        /// One JSON object per message.
+        #[arg(long)]
+        json: bool,
+        /// Also list the strongest tokens behind the classifier's verdict.
+        #[arg(long)]
+        explain: bool,
+    },
+}
+
+/// One message read from disk.
+pub struct MailFile {
+    /// `path` or `path#N` for the N-th message of an mbox.
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+fn files_under(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let md = std::fs::metadata(p).with_context(|| format!("{}", p.display()))?;
+    if md.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+            .with_context(|| format!("{}", p.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for e in entries {
+            files_under(&e, out)?;
+        }
+    } else if md.is_file() {
+        out.push(p.to_path_buf());
+    }
+    Ok(())
+}
+
+/// Splits an mbox into messages (without their `From ` lines); a file that
+/// does not start with `From ` is one message.
+pub fn split_mbox(data: &[u8]) -> Vec<&[u8]> {
+    if !data.starts_with(b"From ") {
+        return vec![data];
+    }
+    let mut out = Vec::new();
+    let mut start = memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1);
+    let mut pos = start;
+    while let Some(off) = memchr::memmem::find(&data[pos..], b"\n\nFrom ") {
+        let end = pos + off + 1;
+        out.push(&data[start..end]);
+        let from_line = end + 1;
+        start = memchr::memchr(b'\n', &data[from_line..]).map_or(data.len(), |i| from_line + i + 1);
+        pos = start;
+    }
+    if start < data.len() {
+        out.push(&data[start..]);
+    }
+    out
+}
+
+/// Every message under `paths`, in a stable order.
+pub fn read_messages(paths: &[PathBuf]) -> Result<Vec<MailFile>> {
+    let mut files = Vec::new();
+    for p in paths {
+        files_under(p, &mut files)?;
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') || name == "cmds" || name.ends_with(".model") {
+            continue;
+        }
+        let data = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
+        let parts = split_mbox(&data);
+        if parts.len() == 1 {
+            out.push(MailFile {
+                name: f.display().to_string(),
+                data: parts[0].to_vec(),
+            });
+        } else {
+            for (i, m) in parts.iter().enumerate() {
+                out.push(MailFile {
+                    name: format!("{}#{}", f.display(), i + 1),
+                    data: m.to_vec(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The decoder the policy layer reads messages with.
+pub fn text_decoder() -> Decoder {
+    Decoder::new(DecodeOptions {
+        text: true,
+        ..Default::default()
+    })
+}
+
+fn model_path(cfg: &Config, model: &Option<PathBuf>) -> PathBuf {
+    model
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("spam").join("bayes.model"))
+}
+
+/// Reads a model; a missing file is an error naming the train command.
+pub fn load_model(path: &Path) -> Result<Model> {
+    let b = std::fs::read(path).with_context(|| {
+        format!(
+            "reading the spam model {} (train one with `mxguard spam train --ham DIR --spam DIR`)",
+            path.display()
+        )
+    })?;
+    Model::from_bytes(&b).with_context(|| format!("{}", path.display()))
+}
+
+/// Writes a model atomically (temporary file, fsync, rename).
+fn save_model(path: &Path, m: &Model) -> Result<()> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let tmp = path.with_extension("model.tmp");
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?;
+    f.write_all(&m.to_bytes())?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))?;
+    Ok(())
+}
+
+/// Points for a classifier probability.
+pub fn bayes_points(prob: f64) -> f64 {
+    BAYES_WEIGHT * (2.0 * prob - 1.0)
+}
+
+pub fn run(a: SpamArgs) -> Result<ExitCode> {
+    let cfg = match &a.config.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let decoder = text_decoder();
+    match a.command {
+        SpamCommand::Train {
+            ham,
+            spam,
+            model,
+            fresh,
+        } => {
+            if ham.is_empty() && spam.is_empty() {
+                anyhow::bail!("nothing to learn: give --ham and/or --spam");
+            }
+            let path = model_path(&cfg, &model);
+            let mut m = if fresh || !path.exists() {
+                Model::new()
+            } else {
+                load_model(&path)?
+            };
+            let t0 = std::time::Instant::now();
+            let (mut nh, mut ns) = (0usize, 0usize);
+            for (paths, is_spam) in [(&ham, false), (&spam, true)] {
+                for msg in read_messages(paths)? {
+                    let facts = MessageFacts::gather(&decoder, &msg.data);
+                    m.train(&tokenize(&facts), is_spam);
+                    if is_spam {
+                        ns += 1;
+                    } else {
+                        nh += 1;
+                    }
+                }
+            }
+            save_model(&path, &m)?;
+            println!(
+                "learned {nh} ham and {ns} spam in {:.1} s; model {}: {} ham, {} spam, {} tokens",
+                t0.elapsed().as_secs_f64(),
+                path.display(),
+                m.ham_messages,
+                m.spam_messages,
+                m.len()
+            );
+        }
+        SpamCommand::Check {
+            paths,
+            model,
+            required,
+            json,
+            explain,
+        } => {
+            let path = model_path(&cfg, &model);
+            let m = load_model(&path)?;
+            let out = std::io::stdout();
+            let mut out = out.lock();
+            for msg in read_messages(&paths)? {
+                let facts = MessageFacts::gather(&decoder, &msg.data);
+                let tokens = if explain {
+                    tokenize_named(&facts)
+                } else {
+                    tokenize(&facts)
+                };
+                let c = m.classify(&tokens);
+                let points = bayes_points(c.prob);
+                let score = (points * 100.0).round() / 100.0;
+                let label = if score >= required { "spam" } else { "ham" };
+                let clues: Vec<(String, f64)> = if explain {
+                    c.clues
+                        .iter()
+                        .take(15)
+                        .map(|k| {
+                            (
+                                tokens.name(k.token).unwrap_or("?").to_string(),
+                                (k.prob * 1000.0).round() / 1000.0,
+                            )
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                if json {
+                    let mut v = serde_json::json!({
+                        "file": msg.name,
+                        "score": score,
+                        "required": required,
+                        "label": label,
+                        "rules": [{"name": "BAYES", "score": score, "probability": (c.prob * 10000.0).round() / 10000.0}],
+                    });
+                    if explain {
+                        v["clues"] = serde_json::json!(clues);
+                    }
+                    writeln!(out, "{v}")?;
+                } else {
+                    writeln!(
+                        out,
+                        "{}: {label} score={score:.2} required={required:.1} BAYES={score:.2} (p={:.4})",
+                        msg.name, c.prob
+                    )?;
+                    for (t, p) in &clues {
+                        writeln!(out, "    {p:.3} {t}")?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mbox_split() {
+        let m = b"From a@b Mon\nSubject: 1\n\nbody\nFrom here is not a separator\n\nFrom c@d Tue\nSubject: 2\n\nx\n";
+        let parts = split_mbox(m);
+        assert_eq!(parts.len(), 2);
+        assert!(parts[0].starts_with(b"Subject: 1"));
+        assert!(parts[1].starts_with(b"Subject: 2"));
+        assert_eq!(split_mbox(b"Subject: x\n\ny").len(), 1);
+        assert_eq!(split_mbox(b"From x\n").len(), 0);
+    }
+
+    #[test]
+    fn points() {
+        assert_eq!(bayes_points(0.5), 0.0);
+        assert!(bayes_points(0.99) >= REQUIRED_SCORE);
+        assert!(bayes_points(0.9) < REQUIRED_SCORE);
+    }
+}
