@@ -19,7 +19,7 @@ pub struct Config {
     pub engine: EngineConfig,
     pub stamp: StampConfig,
     pub milter: ListenConfig,
-    pub clamd: ListenConfig,
+    pub clamd: mxguard_clamd::ClamdConfig,
     pub web: WebConfig,
     pub store: StoreConfig,
 }
@@ -35,7 +35,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             stamp: StampConfig::default(),
             milter: ListenConfig::default(),
-            clamd: ListenConfig::default(),
+            clamd: mxguard_clamd::ClamdConfig::default(),
             web: WebConfig::default(),
             store: StoreConfig::default(),
         }
@@ -182,11 +182,7 @@ impl Config {
         if !self.milter.listen.is_empty() {
             e.push("milter.listen: the milter front-end is not part of this version yet".into());
         }
-        if !self.clamd.listen.is_empty() {
-            e.push(
-                "clamd.listen: the clamd-compatible socket is not part of this version yet".into(),
-            );
-        }
+        e.extend(self.clamd.validate());
         e
     }
 }

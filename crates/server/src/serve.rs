@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use anyhow::{Context, Result};
-use mxguard_engine::{load_signatures, Scanner, SignatureConfig, SignatureEngine};
+use mxguard_engine::{load_signatures, SignatureConfig};
 use mxguard_smtp::pipeline::{Gateway, GatewayInner, Stats};
 use mxguard_smtp::quarantine::Quarantine;
 use mxguard_smtp::queue::{MailboxCheck, Queue, QueueStats, Route};
@@ -177,10 +177,14 @@ async fn serve(cfg: Config) -> Result<()> {
         anyhow::bail!("no signatures loaded: enable engine.builtin or list engine.signatures");
     }
     tracing::info!(count = set.len(), version = %sigs, cached = info.from_cache, "signatures loaded");
-    let scanner = Arc::new(Scanner::with_decoder(
-        vec![Box::new(SignatureEngine::new(Arc::new(set)))],
-        decoder(&cfg.engine)?,
-    ));
+    // One holder for every front-end; the clamd socket reloads through it.
+    let engines = Arc::new(crate::engines::Engines::from_set(
+        &cfg.engine,
+        crate::engines::Engines::signature_config(&cfg.engine, Some(data.join("cache"))),
+        set,
+        sigs.clone(),
+    )?);
+    let scanner = engines.scanner();
 
     let stamp = if cfg.stamp.enabled {
         let key_file = cfg
@@ -318,6 +322,7 @@ async fn serve(cfg: Config) -> Result<()> {
         tracing::info!(%addr, "SMTP listening");
         tokio::spawn(server.clone().serve(l, shutdown.clone(), sessions.clone()));
     }
+    let clamd = crate::clamd::start(&cfg.clamd, engines.clone()).await?;
     tracing::info!(
         node = %cfg.node_id,
         next_hop = %cfg.smtp.next_hop,
@@ -350,10 +355,14 @@ async fn serve(cfg: Config) -> Result<()> {
             }
         })
     };
-    wait_for_signal().await;
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        _ = crate::clamd::shutdown_requested(&clamd) => {}
+    }
     stats_task.abort();
     tracing::info!("shutting down: finishing sessions in progress");
     shutdown.cancel();
+    crate::clamd::stop(clamd, SHUTDOWN_GRACE).await;
     sessions.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, sessions.wait())
         .await
