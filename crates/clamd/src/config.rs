@@ -7,6 +7,7 @@ use crate::proto::DEFAULT_STREAM_MAX_LENGTH;
 use crate::server::{ListenAddr, ServerOptions};
 use crate::session::{SessionConfig, DEFAULT_COMMAND_READ_TIMEOUT, DEFAULT_READ_TIMEOUT};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// clamd's `MaxConnectionQueueLength` default (the listen backlog).
@@ -52,6 +53,9 @@ pub struct ClamdConfig {
     pub allow_all_match_scan: bool,
     /// `LocalSocketMode`: permissions of Unix sockets, octal.
     pub unix_socket_mode: String,
+    /// `TemporaryDirectory`: where streams longer than a few MiB are spooled
+    /// (default: `$TMPDIR` or `/tmp`).
+    pub temporary_directory: Option<PathBuf>,
 }
 
 impl Default for ClamdConfig {
@@ -69,6 +73,7 @@ impl Default for ClamdConfig {
             allow_shutdown: false,
             allow_all_match_scan: true,
             unix_socket_mode: DEFAULT_UNIX_SOCKET_MODE.into(),
+            temporary_directory: None,
         }
     }
 }
@@ -159,6 +164,14 @@ impl ClamdConfig {
         if self.max_connections == 0 {
             e.push("clamd.max_connections: must be at least 1".into());
         }
+        if let Some(d) = &self.temporary_directory {
+            if !d.is_dir() {
+                e.push(format!(
+                    "clamd.temporary_directory: {} is not a directory",
+                    d.display()
+                ));
+            }
+        }
         if self.unix_mode().is_none() {
             e.push(format!(
                 "clamd.unix_socket_mode: {:?} is not an octal mode such as \"660\"",
@@ -198,6 +211,10 @@ impl ClamdConfig {
                 stream_max_length: self.stream_max_length,
                 allow_shutdown: self.allow_shutdown,
                 allow_all_match_scan: self.allow_all_match_scan,
+                temp_dir: self
+                    .temporary_directory
+                    .clone()
+                    .unwrap_or_else(std::env::temp_dir),
             },
         })
     }
@@ -240,6 +257,7 @@ mod tests {
             max_connection_queue: 0,
             max_connections: 0,
             unix_socket_mode: "999".into(),
+            temporary_directory: Some("/nonexistent/tmp".into()),
             ..Default::default()
         };
         let e = c.validate().join("\n");
@@ -256,6 +274,7 @@ mod tests {
             "clamd.max_connection_queue",
             "clamd.max_connections",
             "clamd.unix_socket_mode",
+            "clamd.temporary_directory",
         ] {
             assert!(e.contains(k), "{k} missing in:\n{e}");
         }

@@ -36,9 +36,11 @@
 //!
 //! **Scans never run on the async runtime.** Each command's CPU and file work
 //! goes to the [`pool`]; a full queue makes the session wait before reading
-//! more (back-pressure instead of unbounded memory). An INSTREAM is held in
-//! memory, at most `StreamMaxLength` bytes, checked at each chunk header
-//! before the chunk is read.
+//! more (back-pressure instead of unbounded memory). An INSTREAM is checked
+//! against `StreamMaxLength` at each chunk header before the chunk is read;
+//! up to [`session::STREAM_MEMORY_LIMIT`] it stays in memory, beyond it goes
+//! to an unlinked temporary file (clamd's `TemporaryDirectory`), so memory is
+//! bounded by connections × that limit plus scan threads × stream length.
 //!
 //! **Reload never drops a scan.** Each command takes the current scanner
 //! (`Arc`) when it starts; `RELOAD` answers `RELOADING` at once and builds the

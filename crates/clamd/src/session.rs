@@ -24,7 +24,8 @@ use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -38,6 +39,11 @@ pub const DEFAULT_COMMAND_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// File descriptors received but not yet claimed by a FILDES: more than this
 /// and the client is cut off (each one holds a slot of our descriptor table).
 pub const MAX_PENDING_FDS: usize = 8;
+
+/// INSTREAM data held in memory per connection; a longer stream is written to
+/// an anonymous temporary file (clamd always uses one) and read back by the
+/// scan thread, so memory is bounded by connections × this + threads × stream.
+pub const STREAM_MEMORY_LIMIT: usize = 4 << 20;
 
 /// How much one read asks for.
 const READ_CHUNK: usize = 64 * 1024;
@@ -53,6 +59,8 @@ pub struct SessionConfig {
     pub allow_shutdown: bool,
     /// clamd's `AllowAllMatchScan`.
     pub allow_all_match_scan: bool,
+    /// clamd's `TemporaryDirectory`: where long streams are spooled.
+    pub temp_dir: PathBuf,
 }
 
 impl Default for SessionConfig {
@@ -63,6 +71,7 @@ impl Default for SessionConfig {
             stream_max_length: crate::proto::DEFAULT_STREAM_MAX_LENGTH,
             allow_shutdown: false,
             allow_all_match_scan: true,
+            temp_dir: std::env::temp_dir(),
         }
     }
 }
@@ -189,9 +198,30 @@ async fn read_more<R: AsyncRead + Unpin>(
 /// Work that goes to the pool.
 enum Job {
     Stream(Vec<u8>),
+    StreamFile(std::fs::File),
     Fd(OwnedFd),
     Path(PathMode, Vec<u8>),
     Multi(Vec<u8>),
+}
+
+/// A new file in `dir` that only this process can reach: created with mode
+/// 0600 under a unique name, then unlinked at once (closed means gone).
+async fn temp_file(dir: &Path) -> std::io::Result<tokio::fs::File> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let name = dir.join(format!(
+        "mxguard-clamd-{}-{}.tmp",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let f = tokio::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&name)
+        .await?;
+    tokio::fs::remove_file(&name).await?;
+    Ok(f)
 }
 
 /// Serves one connection until it ends. `fds` is the queue of descriptors
@@ -349,10 +379,34 @@ where
             Command::Instream => {
                 let mut dec = InstreamDecoder::new(cfg.stream_max_length);
                 let mut data = Vec::new();
+                // Past STREAM_MEMORY_LIMIT the stream goes to an anonymous temporary
+                // file, so open connections cannot pile up memory.
+                let mut spill: Option<tokio::fs::File> = None;
                 let done = loop {
                     match dec.feed(&buf, &mut data) {
                         Ok(f) => {
                             buf.drain(..f.consumed);
+                            let big = spill.is_some() || data.len() > STREAM_MEMORY_LIMIT;
+                            if big && !data.is_empty() {
+                                if spill.is_none() {
+                                    match temp_file(&cfg.temp_dir).await {
+                                        Ok(f) => spill = Some(f),
+                                        Err(e) => {
+                                            tracing::error!(dir = %cfg.temp_dir.display(), "clamd: INSTREAM: cannot create a temporary file: {e}");
+                                            break false;
+                                        }
+                                    }
+                                }
+                                if let Some(file) = spill.as_mut() {
+                                    if let Err(e) = file.write_all(&data).await {
+                                        tracing::error!(
+                                            "clamd: INSTREAM: cannot write the temporary file: {e}"
+                                        );
+                                        break false;
+                                    }
+                                }
+                                data.clear();
+                            }
                             if f.done {
                                 break true;
                             }
@@ -376,7 +430,15 @@ where
                 if !done {
                     break;
                 }
-                Some(Job::Stream(data))
+                match spill {
+                    None => Some(Job::Stream(data)),
+                    Some(mut f) => {
+                        if f.flush().await.is_err() {
+                            break;
+                        }
+                        Some(Job::StreamFile(f.into_std().await))
+                    }
+                }
             }
             Command::Fildes => {
                 // The descriptor travels with one dummy byte after the command.
@@ -472,6 +534,29 @@ where
                     ctx.set_file(&format!("instream({peer})"));
                     let r = scanner.scan_bytes(&data, ScanOptions::default());
                     outcome_lines(text::STREAM, &outcome(&r, false))
+                })
+                .await?;
+            Ok(Box::pin(async move {
+                let lines = h.wait().await.unwrap_or_else(|e| vec![internal(e)]);
+                for l in lines {
+                    out.line(id, &l, term).await;
+                }
+            }))
+        }
+        Job::StreamFile(mut f) => {
+            let h = pool
+                .submit("INSTREAM", move |ctx| {
+                    ctx.set_file(&format!("instream({peer})"));
+                    use std::io::{Read as _, Seek, SeekFrom};
+                    let mut data = Vec::new();
+                    let o = match f
+                        .seek(SeekFrom::Start(0))
+                        .and_then(|_| f.read_to_end(&mut data))
+                    {
+                        Ok(_) => outcome(&scanner.scan_bytes(&data, ScanOptions::default()), false),
+                        Err(e) => Outcome::Error(format!("Can't read the temporary file ({e})")),
+                    };
+                    outcome_lines(text::STREAM, &o)
                 })
                 .await?;
             Ok(Box::pin(async move {

@@ -36,6 +36,7 @@ fn cfg() -> SessionConfig {
         stream_max_length: 1 << 20,
         allow_shutdown: false,
         allow_all_match_scan: true,
+        temp_dir: std::env::temp_dir(),
     }
 }
 
@@ -170,6 +171,58 @@ async fn instream_in_pieces_limits_and_terminators() {
         s(&talk(&sh, &[&after]).await),
         "stream: Win.Test.EICAR_HDB-1 FOUND\0"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_streams_are_spooled_to_an_unlinked_temporary_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sh = shared_with(
+        Arc::new(FixedService {
+            scanner: scanner(),
+            version: "v".into(),
+        }),
+        SessionConfig {
+            stream_max_length: 64 << 20,
+            temp_dir: tmp.path().to_path_buf(),
+            ..cfg()
+        },
+    );
+    // 6 MiB of preamble before the infected attachment: past the memory limit.
+    let pad = "padding line\r\n".repeat(6 << 16);
+    let msg = two_attachments().replacen("\r\n\r\n--b1", &format!("\r\n\r\n{pad}--b1"), 1);
+    assert!(msg.len() > mxguard_clamd::session::STREAM_MEMORY_LIMIT);
+    let mut req = b"zIDSESSION\0zINSTREAM\0".to_vec();
+    req.extend(encode_instream(msg.as_bytes(), 1 << 16));
+    req.extend(b"zINSTREAM\0");
+    req.extend(encode_instream(&vec![b'x'; 5 << 20], 1 << 20));
+    req.extend(b"zEND\0");
+    let out = s(&talk(&sh, &[&req]).await);
+    let mut l: Vec<&str> = out.split('\0').filter(|x| !x.is_empty()).collect();
+    l.sort();
+    assert_eq!(
+        l,
+        vec!["1: stream: Win.Test.EICAR_HDB-1 FOUND", "2: stream: OK"]
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "temporary files are unlinked at once"
+    );
+    // An unusable temporary directory: the connection is closed, as clamd does.
+    let sh = shared_with(
+        Arc::new(FixedService {
+            scanner: scanner(),
+            version: "v".into(),
+        }),
+        SessionConfig {
+            stream_max_length: 64 << 20,
+            temp_dir: tmp.path().join("missing"),
+            ..cfg()
+        },
+    );
+    let mut req = b"zINSTREAM\0".to_vec();
+    req.extend(encode_instream(&vec![b'x'; 5 << 20], 1 << 20));
+    assert_eq!(talk(&sh, &[&req]).await, b"");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
