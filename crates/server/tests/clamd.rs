@@ -464,7 +464,7 @@ fn raw_replies_equal_real_clamds_byte_for_byte() {
         ("idle_session", 3.0),
     ] {
         let t = ours[c].1;
-        assert!(t >= secs - 0.15 && t <= secs + 1.5, "{c}: {t} s");
+        assert!(t >= secs - 0.15 && t <= secs + 3.0, "{c}: {t} s");
         assert_eq!(ours[c].0.matches("COMMAND READ TIMED OUT\n").count(), 1);
     }
     // IDSESSION replies come as each command finishes: compare them as a set.
