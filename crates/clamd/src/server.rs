@@ -1,6 +1,8 @@
 //! TCP and Unix listeners: bind (with the configured backlog, stale Unix
-//! socket files removed, permissions set), accept while fewer than
-//! `max_connections` sessions are open, and stop cleanly.
+//! socket files removed, permissions set), serve at most `max_connections`
+//! sessions at once (each listener holds at most one more accepted
+//! connection while it waits for a slot; the rest wait in the backlog), and
+//! stop cleanly.
 
 use crate::pool::{Pool, PoolConfig};
 use crate::service::ScanService;
@@ -219,15 +221,17 @@ impl ClamdServer {
                     }
                     tokio::spawn(async move {
                         loop {
-                            let Some(permit) = acquire(&limit, &stop).await else {
-                                return;
-                            };
                             let (s, peer) = tokio::select! {
                                 _ = stop.cancelled() => return,
                                 a = l.accept() => match a {
                                     Ok(x) => x,
                                     Err(e) => { backoff(e).await; continue; }
                                 },
+                            };
+                            // Accept first, then wait for a slot: a slot is never held
+                            // by a listener that has nobody to accept.
+                            let Some(permit) = acquire(&limit, &stop).await else {
+                                return;
                             };
                             let _ = s.set_nodelay(true);
                             let sh = shared.clone();
@@ -243,15 +247,15 @@ impl ClamdServer {
                     unix_paths.push(path);
                     tokio::spawn(async move {
                         loop {
-                            let Some(permit) = acquire(&limit, &stop).await else {
-                                return;
-                            };
                             let s = tokio::select! {
                                 _ = stop.cancelled() => return,
                                 a = l.accept() => match a {
                                     Ok((s, _)) => s,
                                     Err(e) => { backoff(e).await; continue; }
                                 },
+                            };
+                            let Some(permit) = acquire(&limit, &stop).await else {
+                                return;
                             };
                             let sh = shared.clone();
                             tr.spawn(async move {
