@@ -13,7 +13,8 @@ Usage:
                                         for VERSION to change, checks STATS
                                         again, then prints the replies as JSON
 ADDR is HOST:PORT or unix:PATH. Environment: EICAR (path of an EICAR file),
-DIR (a directory of test files), FILE (an infected file), CLEAN (a clean dir).
+DIR (a directory with one infected file), MIXED (a directory with several),
+FILE (an infected file), CLEAN (a clean directory).
 """
 import json
 import os
@@ -117,6 +118,11 @@ CASES = {
     "allmatchscan_dir": lambda: run(b"zALLMATCHSCAN " + env("DIR").encode() + b"\0"),
     "allmatchscan_old": lambda: run(b"ALLMATCHSCAN " + env("DIR").encode()),
     "multiscan_file": lambda: run(b"nMULTISCAN " + env("FILE").encode() + b"\n"),
+    "contscan_mixed": lambda: run(b"nCONTSCAN " + env("MIXED").encode() + b"\n"),
+    "multiscan_mixed": lambda: run(b"zMULTISCAN " + env("MIXED").encode() + b"\0"),
+    "idsession_scan_mixed": lambda: run(
+        b"zIDSESSION\0zSCAN " + env("MIXED").encode() + b"/sub\0zSCAN " + env("MIXED").encode()
+        + b"/note.txt\0zSCAN " + env("MIXED").encode() + b"/empty\0zEND\0"),
     "contscan_clean": lambda: run(b"nCONTSCAN " + env("CLEAN").encode() + b"\n"),
     "scan_clean_trailing_slash": lambda: run(b"zSCAN " + env("CLEAN").encode() + b"//\0"),
     "instream_eicar_z": lambda: run(b"zINSTREAM\0" + chunks(eicar())),
