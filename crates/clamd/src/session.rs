@@ -51,6 +51,8 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Per-connection behaviour.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
+    /// `ReadTimeout`; also bounds the writing of each reply (a client that
+    /// stops reading is dropped, and the scan it holds stops).
     pub read_timeout: Duration,
     pub command_read_timeout: Duration,
     /// `StreamMaxLength`: bytes one INSTREAM may carry.
@@ -365,17 +367,9 @@ where
                 }
                 Some(Job::Path(PathMode::AllMatch, p))
             }
-            Command::MultiScan(p) => {
-                let path = crate::scan::normalize(&p);
-                let is_dir = std::fs::metadata(OsStr::from_bytes(&path))
-                    .map(|m| m.is_dir())
-                    .unwrap_or(false);
-                Some(if is_dir {
-                    Job::Multi(p)
-                } else {
-                    Job::Path(PathMode::Cont, p)
-                })
-            }
+            // Directories are walked in parallel; anything else is a CONTSCAN
+            // (decided on the pool: no file system calls on the runtime).
+            Command::MultiScan(p) => Some(Job::Multi(p)),
             Command::Instream => {
                 let mut dec = InstreamDecoder::new(cfg.stream_max_length);
                 let mut data = Vec::new();
@@ -638,8 +632,16 @@ where
             let sc = scanner.clone();
             let h = pool
                 .submit("MULTISCAN", move |ctx| {
+                    let is_dir = std::fs::metadata(OsStr::from_bytes(&t2))
+                        .map(|m| m.is_dir())
+                        .unwrap_or(false);
+                    let mode = if is_dir {
+                        PathMode::Multi
+                    } else {
+                        PathMode::Cont
+                    };
                     let mut files = Vec::new();
-                    let c = walk(&sc, &t2, PathMode::Multi, Some(ctx), &mut files, &mut |l| {
+                    let c = walk(&sc, &t2, mode, Some(ctx), &mut files, &mut |l| {
                         tx.blocking_send(l).is_ok()
                     });
                     (c, files)
