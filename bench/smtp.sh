@@ -2,11 +2,14 @@
 # The gateway's throughput and added latency: Postfix's smtp-source sends to
 # mxguard serve, which scans, spools (fsync) and relays to smtp-sink; the same
 # load sent straight to smtp-sink is the ceiling. Scenarios: real messages from
-# the SpamAssassin corpus, synthetic 10 KB and 100 KB messages.
+# the SpamAssassin corpus, synthetic 10 KB and 100 KB messages. With Postfix
+# available, two more paths: smtp-source → Postfix → smtp-sink (a relay that
+# does not scan), and the same Postfix with mxguard as its milter (every
+# message scanned at end of data, the verdict applied by Postfix).
 #
 #   bench/smtp.sh [--messages N] [--corpus-files K] [--corpus-repeat R]
 #                 [--latency N] [--repeat N] [--db DIR] [--scenarios LIST]
-#                 [--no-postfix] [--data-dir DIR] [--out FILE] [--no-build]
+#                 [--no-postfix] [--no-milter] [--data-dir DIR] [--out FILE] [--no-build]
 #
 # --messages N       messages per synthetic throughput run (default 5000; 100 KB: N/2)
 # --corpus-files K   distinct corpus messages, a stratified sample (default 100)
@@ -19,6 +22,7 @@
 # --scenarios LIST   comma-separated subset of corpus,10k,100k
 # --no-postfix       skip the reference row through a private Postfix (smtp-source →
 #                    postfix → smtp-sink): a relay that also fsyncs its queue file
+# --no-milter        skip the rows through that Postfix with mxguard as its milter
 # --data-dir DIR     mxguard's data_dir (spool) there instead of in the run directory,
 #                    e.g. /dev/shm/x to see what the disk's fsync costs (diagnostic only)
 # --out FILE         the report (default bench/results/smtp-latest.md)
@@ -40,6 +44,7 @@ DB=""
 SCENARIOS=corpus,10k,100k
 BUILD=1
 POSTFIX=1
+MILTER=1
 DATA=""
 OUT=""
 while [ $# -gt 0 ]; do
@@ -53,6 +58,7 @@ while [ $# -gt 0 ]; do
         --scenarios) SCENARIOS=$2; shift ;;
         --no-build) BUILD=0 ;;
         --no-postfix) POSTFIX=0 ;;
+        --no-milter) MILTER=0 ;;
         --data-dir) DATA=$2; shift ;;
         --out) OUT=$2; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -77,6 +83,7 @@ if [ $POSTFIX = 1 ] && { [ "$(id -u)" != 0 ] || ! command -v postfix >/dev/null 
     log "no Postfix reference rows: they need root and the postfix package"
     POSTFIX=0
 fi
+[ $POSTFIX = 1 ] || MILTER=0
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ $BUILD = 1 ]; then
@@ -201,6 +208,37 @@ EOF
     wait_port "$1" "$MX_PID"
 }
 
+start_mxguard_milter() {  # MILTER-PORT NAME
+    local conf=$RUN/$2.toml
+    cat > "$conf" <<EOF
+data_dir = "$DATA"
+node_id = "bench"
+
+[smtp]
+listen = []
+hostname = "mx.bench.test"
+
+[milter]
+listen = ["127.0.0.1:$1"]
+
+# As for the gateway runs: every verdict is delivered (tagged), every message scanned.
+[actions]
+infected = "tag"
+suspicious = "tag"
+unscannable = "tag"
+
+[engine]
+signatures = [$( [ "$DB" = builtin ] || printf '"%s"' "$DB")]
+builtin = true
+
+[web]
+listen = ""
+EOF
+    "$MXG" serve --config "$conf" 2>> "$RUN/$2.log" &
+    MX_PID=$!
+    wait_port "$1" "$MX_PID"
+}
+
 # A private Postfix relay (../shared/TESTING-PEERS.md): smtpd on $PF_PORT,
 # example.com relayed to smtp-sink on $PF_SINK. In a mktemp folder (mode 755)
 # because every parent must be traversable by user postfix.
@@ -226,6 +264,8 @@ transport_maps = inline:{ example.com=smtp:[127.0.0.1]:$PF_SINK }
 smtp_dns_support_level = disabled
 maillog_file = $PF_DIR/maillog
 maillog_file_prefixes = $PF_DIR
+milter_protocol = 6
+milter_default_action = tempfail
 EOF
     postfix -c "$PF_DIR/etc" check
 fi
@@ -264,14 +304,20 @@ count() {
 
 # One throughput run: wall time from the start of the load until the sink has
 # counted every message (delivery included), and mxguard's CPU time over it.
-throughput() {  # SCENARIO PATH(direct|via|postfix) INDEX
+throughput() {  # SCENARIO PATH(direct|via|postfix|milter) INDEX
     local scen=$1 path=$2 i=$3 n sp mp t0 t1 c0="0 0" c1="0 0" target
     n=$(count "$scen")
     sp=$(free_port)
-    if [ "$path" = postfix ]; then sp=$PF_SINK; fi
+    if [ "$path" = postfix ] || [ "$path" = milter ]; then sp=$PF_SINK; fi
     start_sink "$sp" "$RUN/sink-$scen-$path-$i.out"
     target=$sp
-    if [ "$path" = postfix ]; then
+    if [ "$path" = milter ]; then
+        mp=$(free_port)
+        start_mxguard_milter "$mp" "mxguard-milter-$scen-$i"
+        postconf -c "$PF_DIR/etc" -e "smtpd_milters = inet:127.0.0.1:$mp"
+        c0=$($PROBE cpu "$MX_PID")
+    fi
+    if [ "$path" = postfix ] || [ "$path" = milter ]; then
         start_postfix
         target=$PF_PORT
     fi
@@ -291,17 +337,20 @@ throughput() {  # SCENARIO PATH(direct|via|postfix) INDEX
     fi
     wait $lp
     [ "$(cat "$st")" = 0 ] || { echo "smtp.sh: smtp-source failed ($scen/$path); see $RUN/source-$scen-$path-$i.out" >&2; exit 1; }
-    if [ "$path" = via ]; then
+    if [ "$path" = via ] || [ "$path" = milter ]; then
         c1=$($PROBE cpu "$MX_PID")
+    fi
+    if [ "$path" = postfix ] || [ "$path" = milter ]; then stop_postfix; fi
+    if [ "$path" = milter ]; then postconf -c "$PF_DIR/etc" -X smtpd_milters; fi
+    if [ "$path" = via ] || [ "$path" = milter ]; then
         stop_pid "$MX_PID"; MX_PID=""
     fi
-    if [ "$path" = postfix ]; then stop_postfix; fi
     stop_pid "$SINK_PID"; SINK_PID=""
     local wall usr sys
     wall=$(echo "$t1 - $t0" | bc -l)
     usr=$(echo "${c1% *} - ${c0% *}" | bc -l)
     sys=$(echo "${c1#* } - ${c0#* }" | bc -l)
-    log "$scen $path #$i: $n messages in $(printf %.2f "$wall") s ($(echo "$n / $wall" | bc) msg/s)$( [ "$path" = via ] && echo ", mxguard CPU user $usr s + system $sys s")"
+    log "$scen $path #$i: $n messages in $(printf %.2f "$wall") s ($(echo "$n / $wall" | bc) msg/s)$( { [ "$path" = via ] || [ "$path" = milter ]; } && echo ", mxguard CPU user $usr s + system $sys s")"
     printf 'tp\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$path" "$i" "$n" "$wall" "$usr" "$sys" >> "$SUMMARY"
 }
 
@@ -341,6 +390,7 @@ for s in "${SCEN[@]}"; do
         throughput "$s" direct "$i"
         throughput "$s" via "$i"
         if [ $POSTFIX = 1 ]; then throughput "$s" postfix "$i"; fi
+        if [ $MILTER = 1 ]; then throughput "$s" milter "$i"; fi
     done
     latency "$s" direct
     latency "$s" via
@@ -408,6 +458,21 @@ for s, dr, vr, pc, pfr in notes:
     ok2 = "met" if vr / dr >= 0.5 else "**not met**"
     extra = f"; {vr / pfr:.1f}x Postfix's relay rate" if pfr else ""
     print(f"- {names[s]}: {pc:,.0f} msg/s per core ({ok1}); {vr / dr:.0%} of direct ({ok2}){extra}.")
+if any(p == "milter" for _, p in tp):
+    print("\n## As a Postfix milter\n")
+    print("smtp-source → Postfix (private instance, same settings) → smtp-sink, without and with "
+          "`smtpd_milters` pointing at mxguard (`[milter] listen`; every message scanned at end of "
+          "data, the verdict applied by Postfix). Same runs, same machine.\n")
+    print("| scenario | messages | Postfix alone msg/s | Postfix + mxguard milter msg/s | ratio | mxguard CPU s (user + sys) | msg/s per core of mxguard |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for s in order:
+        pf, m = best(s, "postfix"), best(s, "milter")
+        if not (pf and m):
+            continue
+        cpu = m[2] + m[3]
+        pc = m[0] / cpu if cpu > 0 else float("nan")
+        print(f"| {names[s]} | {m[0]:,} | {pf[0] / pf[1]:,.0f} | {m[0] / m[1]:,.0f} | "
+              f"{(m[0] / m[1]) / (pf[0] / pf[1]):.0%} | {cpu:.2f} ({m[2]:.2f} + {m[3]:.2f}) | {pc:,.0f} |")
 print("\n## Latency, raw (sequential messages on one session, no other load)\n")
 print("| scenario | path | messages | reply p50 | reply p99 | delivery p50 | delivery p99 |")
 print("|---|---|---:|---:|---:|---:|---:|")
@@ -421,9 +486,9 @@ print("\n## Every throughput run\n")
 print("| scenario | path | messages | wall s | msg/s | mxguard CPU user s | mxguard CPU sys s |")
 print("|---|---|---:|---:|---:|---:|---:|")
 for s in order:
-    for p in ("direct", "via", "postfix"):
+    for p in ("direct", "via", "postfix", "milter"):
         for n, w, u, y in tp.get((s, p), []):
-            cpu = f"{u:.2f} | {y:.2f}" if p == "via" else " | "
+            cpu = f"{u:.2f} | {y:.2f}" if p in ("via", "milter") else " | "
             print(f"| {names[s]} | {p} | {n:,} | {w:.2f} | {n / w:,.0f} | {cpu} |")
 if "corpus" in order:
     print(f"\nCorpus sample: {int(cfiles):,} messages ({int(cspam):,} spam), {int(cbytes) / 1e6:.1f} MB, "

@@ -18,7 +18,7 @@ pub struct Config {
     pub queue: QueueConfig,
     pub engine: EngineConfig,
     pub stamp: StampConfig,
-    pub milter: ListenConfig,
+    pub milter: mxguard_milter::MilterConfig,
     pub clamd: mxguard_clamd::ClamdConfig,
     pub web: WebConfig,
     pub store: StoreConfig,
@@ -34,7 +34,7 @@ impl Default for Config {
             queue: QueueConfig::default(),
             engine: EngineConfig::default(),
             stamp: StampConfig::default(),
-            milter: ListenConfig::default(),
+            milter: mxguard_milter::MilterConfig::default(),
             clamd: mxguard_clamd::ClamdConfig::default(),
             web: WebConfig::default(),
             store: StoreConfig::default(),
@@ -103,13 +103,6 @@ impl Default for StampConfig {
     }
 }
 
-/// `[milter]` and `[clamd]`: listeners of front-ends not built yet.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ListenConfig {
-    pub listen: Vec<String>,
-}
-
 /// `[web]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -125,18 +118,58 @@ impl Default for WebConfig {
     }
 }
 
-/// `[store]`.
+/// `[store]`: quarantine, event log and reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
+    /// `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`; empty:
+    /// SQLite in `data_dir` (`data_dir/mxguard.db`).
     pub url: String,
+    /// Quarantined messages older than this are deleted (0: kept forever).
+    pub quarantine_retention_days: u32,
+    /// Events older than this are deleted (0: kept forever). Reports read
+    /// their own hourly counters and outlive the events.
+    pub events_retention_days: u32,
+    /// Report counters older than this are deleted (0: kept forever).
+    pub reports_retention_days: u32,
+    /// Events waiting for the database, at most. When the database has been
+    /// unreachable long enough to fill this, new messages get 451.
+    pub event_buffer: usize,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            url: "sqlite://./data/mxguard.db".into(),
+            url: String::new(),
+            quarantine_retention_days: 30,
+            events_retention_days: 90,
+            reports_retention_days: 400,
+            event_buffer: 50_000,
         }
+    }
+}
+
+impl StoreConfig {
+    /// The store's URL, with the default resolved against `data_dir`.
+    pub fn url(&self, data_dir: &Path) -> String {
+        if self.url.is_empty() {
+            format!("sqlite://{}", data_dir.join("mxguard.db").display())
+        } else {
+            self.url.clone()
+        }
+    }
+
+    fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if !self.url.is_empty() {
+            if let Err(err) = mxguard_store::Backend::of_url(&self.url) {
+                e.push(format!("store.url: {err}"));
+            }
+        }
+        if self.event_buffer < 100 {
+            e.push("store.event_buffer: at least 100".into());
+        }
+        e
     }
 }
 
@@ -166,6 +199,7 @@ impl Config {
     pub fn validate(&self) -> Vec<String> {
         let mut e = self.smtp.validate();
         e.extend(self.queue.validate());
+        e.extend(self.store.validate());
         if self.node_id.is_empty()
             || !self
                 .node_id
@@ -179,9 +213,7 @@ impl Config {
                 e.push(format!("engine.signatures: {} does not exist", p.display()));
             }
         }
-        if !self.milter.listen.is_empty() {
-            e.push("milter.listen: the milter front-end is not part of this version yet".into());
-        }
+        e.extend(self.milter.validate());
         e.extend(self.clamd.validate());
         e
     }

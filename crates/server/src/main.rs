@@ -3,10 +3,12 @@
 mod clamd;
 mod config;
 mod engines;
+mod milter;
 mod queue;
 mod scan;
 mod serve;
 mod sigs;
+mod store_cli;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -89,6 +91,14 @@ enum Command {
         #[command(subcommand)]
         command: sigs::SigsCommand,
     },
+    /// The quarantine: list, show, release, delete, export.
+    Quarantine(store_cli::QuarantineArgs),
+    /// The event log: what happened to which message (filters; table, JSON Lines or CSV).
+    Events(store_cli::EventsArgs),
+    /// Reports: volume by verdict and action, top threats, senders, recipients, latency.
+    Report(store_cli::ReportArgs),
+    /// The store itself: backend and schema version.
+    Store(store_cli::StoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -118,6 +128,10 @@ fn main() -> ExitCode {
         Command::Config { command } => config_command(command),
         Command::Scan(a) => scan::run(a),
         Command::Sigs { command } => sigs::run(command),
+        Command::Quarantine(a) => store_cli::quarantine(a),
+        Command::Events(a) => store_cli::events(a),
+        Command::Report(a) => store_cli::report(a),
+        Command::Store(a) => store_cli::store(a),
     };
     match r {
         Ok(code) => code,

@@ -9,7 +9,6 @@ use crate::config::Config;
 use anyhow::{Context, Result};
 use mxguard_engine::{load_signatures, SignatureConfig};
 use mxguard_smtp::pipeline::{Gateway, GatewayInner, Stats};
-use mxguard_smtp::quarantine::Quarantine;
 use mxguard_smtp::queue::{MailboxCheck, Queue, QueueStats, Route};
 use mxguard_smtp::server::Server;
 use mxguard_smtp::session::SessionConfig;
@@ -152,8 +151,19 @@ async fn serve(cfg: Config) -> Result<()> {
     if recovered > 0 {
         tracing::info!("spool: removed {recovered} unfinished temporary files from before");
     }
-    let quarantine =
-        Quarantine::open(&data.join("quarantine")).context("opening the quarantine")?;
+    let store_url = cfg.store.url(&data);
+    let store = mxguard_store::Store::open(&store_url)
+        .await
+        .with_context(|| format!("opening the store {}", mxguard_store::redact(&store_url)))?;
+    tracing::info!(
+        backend = store.backend().as_str(),
+        schema = store.schema_version().await.unwrap_or(0),
+        "store open"
+    );
+    let events = store.event_writer(mxguard_store::EventWriterConfig {
+        capacity: cfg.store.event_buffer,
+        ..Default::default()
+    });
     let maildir_root = data.join("maildir");
     mkdir(&maildir_root)?;
 
@@ -262,7 +272,8 @@ async fn serve(cfg: Config) -> Result<()> {
                 scanner: scanner.clone(),
                 stamp: st.clone(),
                 actions: cfg.actions.clone(),
-                quarantine: quarantine.clone(),
+                store: store.clone(),
+                events: events.clone(),
                 node_id: cfg.node_id.clone(),
                 scans_skipped: Default::default(),
                 rescans: Default::default(),
@@ -274,7 +285,8 @@ async fn serve(cfg: Config) -> Result<()> {
             scanner,
             actions: cfg.actions.clone(),
             spool,
-            quarantine,
+            store: store.clone(),
+            events: events.clone(),
             node_id: cfg.node_id.clone(),
             hostname: cfg.smtp.hostname.clone(),
             role: cfg.smtp.role,
@@ -315,12 +327,43 @@ async fn serve(cfg: Config) -> Result<()> {
             .with_context(|| format!("smtp.listen: cannot listen on {addr}"))?;
         listeners.push(l);
     }
+    let mut milter_listeners = Vec::new();
+    for l in &cfg.milter.listen {
+        let addr: mxguard_milter::ListenAddr = l
+            .parse()
+            .map_err(|e| anyhow::anyhow!("milter.listen: {l}: {e}"))?;
+        let listener =
+            mxguard_milter::Listener::bind(&addr, cfg.milter.session_config().unix_socket_mode)
+                .await
+                .with_context(|| format!("milter.listen: cannot listen on {l}"))?;
+        milter_listeners.push((l.clone(), listener));
+    }
     let queue_stop = CancellationToken::new();
     let queue_task = tokio::spawn(queue.clone().run(rx, queue_stop.clone()));
     for l in listeners {
         let addr = l.local_addr()?;
         tracing::info!(%addr, "SMTP listening");
         tokio::spawn(server.clone().serve(l, shutdown.clone(), sessions.clone()));
+    }
+    if !milter_listeners.is_empty() {
+        let handler = Arc::new(crate::milter::SharedMilter(Arc::new(
+            crate::milter::MilterGateway {
+                inner: gateway.inner.clone(),
+                relay: cfg.smtp.relay_policy(),
+                hold_quarantined: cfg.milter.hold_quarantined,
+            },
+        )));
+        let session_cfg = Arc::new(cfg.milter.session_config());
+        for (name, l) in milter_listeners {
+            tracing::info!(addr = %name, "milter listening");
+            tokio::spawn(mxguard_milter::serve(
+                l,
+                handler.clone(),
+                session_cfg.clone(),
+                shutdown.clone(),
+                sessions.clone(),
+            ));
+        }
     }
     let clamd = crate::clamd::start(&cfg.clamd, engines.clone()).await?;
     tracing::info!(
@@ -355,11 +398,13 @@ async fn serve(cfg: Config) -> Result<()> {
             }
         })
     };
+    let expiry_task = tokio::spawn(expire_loop(store.clone(), cfg.store.clone()));
     tokio::select! {
         _ = wait_for_signal() => {}
         _ = crate::clamd::shutdown_requested(&clamd) => {}
     }
     stats_task.abort();
+    expiry_task.abort();
     tracing::info!("shutting down: finishing sessions in progress");
     shutdown.cancel();
     crate::clamd::stop(clamd, SHUTDOWN_GRACE).await;
@@ -375,8 +420,46 @@ async fn serve(cfg: Config) -> Result<()> {
     }
     queue_stop.cancel();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, queue_task).await;
-    tracing::info!(target: "mxguard::stats", "stopped: {}", stats_line(&gateway, &queue));
+    let ev = events.shutdown(Duration::from_secs(10)).await;
+    tracing::info!(target: "mxguard::stats", "stopped: {} events_written={} events_dropped={}", stats_line(&gateway, &queue), ev.written, ev.dropped);
+    store.close().await;
     Ok(())
+}
+
+/// How often retention is applied.
+const EXPIRE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes quarantine items, events and report counters past their
+/// retention: at start, then every hour. Errors are logged and retried at the
+/// next round.
+async fn expire_loop(store: mxguard_store::Store, cfg: crate::config::StoreConfig) {
+    let mut tick = tokio::time::interval(EXPIRE_EVERY);
+    loop {
+        tick.tick().await;
+        let cutoff = |days: u32| mxguard_store::now_secs() - i64::from(days) * 86_400;
+        if cfg.quarantine_retention_days > 0 {
+            match store.expire(cutoff(cfg.quarantine_retention_days)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("quarantine: {n} items past retention removed"),
+                Err(e) => tracing::warn!("quarantine expiry failed: {e}"),
+            }
+        }
+        if cfg.events_retention_days > 0 {
+            match store.expire_events(cutoff(cfg.events_retention_days)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("event log: {n} events past retention removed"),
+                Err(e) => tracing::warn!("event expiry failed: {e}"),
+            }
+        }
+        if cfg.reports_retention_days > 0 {
+            if let Err(e) = store
+                .expire_reports(cutoff(cfg.reports_retention_days))
+                .await
+            {
+                tracing::warn!("report counter expiry failed: {e}");
+            }
+        }
+    }
 }
 
 fn stats_line(g: &Gateway, q: &Queue) -> String {
@@ -388,7 +471,7 @@ fn stats_line(g: &Gateway, q: &Queue) -> String {
         .map(|m| (l(&m.scans_skipped), l(&m.rescans)))
         .unwrap_or((0, 0));
     format!(
-        "messages={} accepted={} rejected={} quarantined={} dropped={} cleaned={} tagged={} tempfailed={} scans_skipped={} mailbox_scans_skipped={} mailbox_rescans={} delivered={} deferred={} failed={} bounces={}",
+        "messages={} accepted={} rejected={} quarantined={} dropped={} cleaned={} tagged={} tempfailed={} released={} scans_skipped={} mailbox_scans_skipped={} mailbox_rescans={} delivered={} deferred={} failed={} bounces={}",
         l(&s.messages),
         l(&s.accepted),
         l(&s.rejected),
@@ -397,6 +480,7 @@ fn stats_line(g: &Gateway, q: &Queue) -> String {
         l(&s.cleaned),
         l(&s.tagged),
         l(&s.tempfailed),
+        l(&s.released),
         l(&s.scans_skipped),
         mb_skipped,
         mb_rescans,

@@ -94,14 +94,51 @@ fn eicar_attachment_is_quarantined_when_configured() {
         f["location"].as_str().unwrap().starts_with("part[2]"),
         "{f}"
     );
-    let id = q[0]["id"].as_str().unwrap();
-    let eml = std::fs::read(g.data().join("quarantine").join(format!("{id}.eml"))).unwrap();
+    let id = q[0]["id"].as_str().unwrap().to_string();
+    let o = g.mxguard(&["quarantine", "export", &id]);
+    assert!(o.status.success());
+    let eml = o.stdout;
     assert!(text(&eml).contains("Received: from"));
+    assert!(text(&eml).contains("invoice.com"));
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         g.maildir("user", 0, Duration::ZERO).is_empty(),
         "quarantined mail is not delivered"
     );
+    // The event log has it too, with the same queue id.
+    let ev = g.wait_events(1, WAIT);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0]["queue_id"], id.as_str());
+    assert_eq!(ev[0]["action"], "quarantine");
+    assert_eq!(ev[0]["verdict"], "infected");
+
+    // Released by the administrator: delivered, with the release token, and
+    // not quarantined again when the mailbox tier looks at it.
+    let o = g.mxguard(&["quarantine", "release", &id, "--by", "admin"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = text(&o.stdout).to_string();
+    assert!(
+        out.contains("released") && out.contains("user@example.com"),
+        "{out}"
+    );
+    let m = g.maildir("user", 1, WAIT);
+    assert_eq!(m.len(), 1, "{}", g.log_text());
+    assert!(
+        text(&m[0]).contains("X-MXGuard-Released: "),
+        "{}",
+        text(&m[0])
+    );
+    assert!(text(&m[0]).contains("invoice.com"));
+    assert!(
+        g.log_text()
+            .contains("mailbox delivery: released message, delivered despite"),
+        "the mailbox tier rescanned it and honoured the release: {}",
+        g.log_text()
+    );
+    let q = g.quarantine_records();
+    assert_eq!(q.len(), 1, "not quarantined again: {q:?}");
+    assert_eq!(q[0]["releases"][0]["by"], "admin");
+    assert!(q[0]["released_at"].is_i64());
 }
 
 #[test]
@@ -582,8 +619,26 @@ fn maildir_delivery_rescans_when_the_signatures_changed_while_queued() {
 #[test]
 fn connection_limits_per_client_address() {
     let g = Gateway::start("max_connections_per_ip = 2", "");
-    let a = Raw::connect(g.port);
-    let b = Raw::connect(g.port);
+    // A slot is freed when the server has seen the close of the previous
+    // connection (the start-up probe, a, b): retry until it has.
+    let connect_when_free = |port: u16| {
+        let t = std::time::Instant::now();
+        loop {
+            let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            use std::io::BufRead;
+            let _ = r.read_line(&mut line);
+            if line.starts_with("220") {
+                return Raw { r, w: s };
+            }
+            assert!(t.elapsed() < WAIT, "no free slot: {line}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let a = connect_when_free(g.port);
+    let b = connect_when_free(g.port);
     let mut c = std::net::TcpStream::connect(("127.0.0.1", g.port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut s = String::new();
@@ -594,8 +649,7 @@ fn connection_limits_per_client_address() {
         "{s}"
     );
     drop((a, b));
-    std::thread::sleep(Duration::from_millis(200));
-    let mut d = Raw::connect(g.port);
+    let mut d = connect_when_free(g.port);
     assert!(d.cmd("QUIT").starts_with("221"), "a slot is free again");
 }
 

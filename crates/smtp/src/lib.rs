@@ -12,11 +12,14 @@
 //! - [`spool`], [`queue`], [`client`], [`dsn`]: the durable spool and the
 //!   delivery queue with retries and bounces to the next hop (SMTP, LMTP, Maildir).
 //! - [`stamp`]: the signed antivirus stamp between hops.
+//! - [`quarantine`], [`release`]: quarantine copies, release grants and the
+//!   event of each message, in the store ([`mxguard_store`], SQLite or
+//!   PostgreSQL).
 //!
 //! ## Design
 //! The one promise everything is built around: a 250 at the end of DATA means
-//! the message is on disk (file and directory fsynced) in the spool or the
-//! quarantine, or deliberately dropped by configuration. Every failure before
+//! the message is on disk (file and directory fsynced) in the spool or
+//! committed to the store's quarantine, or deliberately dropped by configuration. Every failure before
 //! that is a 451, so the sender retries; after it, the queue owns the message
 //! until each recipient has a final answer, and a crash at any point causes at
 //! most a duplicate delivery, never a loss. `crates/server/tests/durability.rs`
@@ -33,6 +36,7 @@ pub mod proto;
 pub mod quarantine;
 pub mod queue;
 pub mod relay;
+pub mod release;
 pub mod server;
 pub mod session;
 pub mod spool;

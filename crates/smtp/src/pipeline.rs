@@ -4,7 +4,7 @@
 //! Everything runs on a blocking thread (scanning is CPU work, fsync is
 //! blocking I/O); the session waits for the reply. The order of effects is what
 //! makes "nothing lost" hold:
-//! 1. a quarantine copy, if any, is written and fsynced;
+//! 1. a quarantine copy, if any, is committed to the store;
 //! 2. the message to deliver, if any, is spooled and fsynced;
 //! 3. only then is 250 returned; any error before → 451, and whatever was
 //!    already written stays (a duplicate at worst, never a loss).
@@ -14,16 +14,28 @@
 //! encrypted, broken or unsupported content, scan errors). When several
 //! classes apply, the strictest action wins. After `clean` the cleaned message
 //! is scanned again: if anything is still found, it is quarantined instead.
+//!
+//! Every message leaves one event in the store's event log. A slot for it is
+//! reserved before anything else: when the event writer cannot take one (the
+//! database has been unreachable long enough to fill its buffer), the message
+//! is tempfailed, so no mail is delivered unrecorded.
+//!
+//! A message released from the quarantine carries its release token
+//! ([`crate::quarantine::RELEASE_HEADER`]); when it is scanned again here (a hub sharing
+//! the store) and the findings are those of the released item, it is
+//! delivered instead of quarantined again. The header is removed from
+//! untrusted clients' messages on arrival, like stamps.
 
 use crate::config::{Action, ActionConfig, Role};
 use crate::headers;
 use crate::proto::Reply;
-use crate::quarantine::{Quarantine, QuarantineRecord};
+use crate::quarantine::{self as q, QuarantineRecord, RELEASE_HEADER};
 use crate::relay::RcptDecision;
 use crate::session::{Envelope, Handler, SessionInfo};
 use crate::spool::{new_queue_id, now_secs, Spool, SpoolEnvelope, SpoolRcpt};
 use crate::stamp::StampSettings;
 use mxguard_engine::Scanner;
+use mxguard_store::{EventPermit, EventWriter, Store, StoreError};
 use mxguard_types::{Finding, ScanOptions, ScanReport, Severity};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -108,6 +120,8 @@ pub struct Stats {
     pub tagged: AtomicU64,
     pub tempfailed: AtomicU64,
     pub scans_skipped: AtomicU64,
+    /// Delivered despite findings because a release grant covered them.
+    pub released: AtomicU64,
 }
 
 /// Everything the gateway handler needs.
@@ -115,7 +129,10 @@ pub struct GatewayInner {
     pub scanner: Arc<Scanner>,
     pub actions: ActionConfig,
     pub spool: Spool,
-    pub quarantine: Quarantine,
+    /// Quarantine copies and release grants.
+    pub store: Store,
+    /// The event log.
+    pub events: EventWriter,
     pub node_id: String,
     pub hostname: String,
     pub role: Role,
@@ -190,13 +207,57 @@ fn wrap(text: &str, width: usize) -> String {
     out
 }
 
-/// What happened, for the log line.
-struct Outcome {
-    reply: Reply,
-    action: &'static str,
-    verdict: String,
-    findings: Vec<Finding>,
-    queued: bool,
+/// What a front-end knows about a message, whatever its protocol.
+#[derive(Debug, Clone)]
+pub struct MessageMeta {
+    /// Our id for it: queue id, quarantine id and event id.
+    pub id: String,
+    pub client_ip: String,
+    pub helo: String,
+    /// Envelope sender (empty for `<>`).
+    pub mail_from: String,
+    pub rcpts: Vec<String>,
+    /// The client may vouch for stamps and release tokens (`trusted_networks`).
+    pub trusted: bool,
+}
+
+/// Where a message goes after the scan and the action.
+#[derive(Debug)]
+pub enum Disposition {
+    /// Deliver this message (possibly cleaned, tagged, stamped); `verdict`
+    /// goes into the spool entry.
+    Deliver { message: Vec<u8>, verdict: String },
+    /// Refuse it permanently with this reply.
+    Reject(Reply),
+    /// Kept in the quarantine (the copy is durable); nothing to deliver.
+    Quarantined,
+    /// Dropped by configuration.
+    Dropped,
+    /// Nothing decided or stored; the sender retries later.
+    TempFail(Reply),
+}
+
+/// What happened, for the log line and the event.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// `deliver`, `reject`, `quarantine`, `drop`, `clean`, `tag`, `pass`, `tempfail`.
+    pub action: &'static str,
+    /// `clean`, `suspicious`, `infected`, `error`, or `stamp:<result>` when a
+    /// trusted stamp stood in for the scan.
+    pub verdict: String,
+    pub findings: Vec<Finding>,
+    /// Whether the message was scanned here (not skipped thanks to a stamp).
+    pub scanned: bool,
+    pub scan_error: bool,
+    /// For the event: `stripped`, `trusted:<result>`, `added:<result>`, `released`.
+    pub stamp: Option<String>,
+}
+
+/// The result of [`GatewayInner::evaluate`].
+#[derive(Debug)]
+pub struct Evaluation {
+    pub disposition: Disposition,
+    pub outcome: Outcome,
 }
 
 impl GatewayInner {
@@ -238,22 +299,17 @@ impl GatewayInner {
 
     fn record(
         &self,
-        id: &str,
-        info: &SessionInfo,
-        env: &Envelope,
-        msg: &[u8],
+        meta: &MessageMeta,
         reason: &str,
         action: Action,
         findings: &[Finding],
     ) -> QuarantineRecord {
         QuarantineRecord {
-            id: id.to_string(),
-            time: now_secs(),
+            id: meta.id.clone(),
             node: self.node_id.clone(),
-            client_ip: info.ip().to_string(),
-            mail_from: env.sender_string(),
-            rcpts: env.rcpts.iter().map(|r| r.address.to_string()).collect(),
-            subject: headers::header_value(msg, "Subject").unwrap_or_default(),
+            client_ip: meta.client_ip.clone(),
+            mail_from: meta.mail_from.clone(),
+            rcpts: meta.rcpts.clone(),
             reason: reason.to_string(),
             action: action.as_str().to_string(),
             findings: findings.to_vec(),
@@ -333,56 +389,172 @@ impl GatewayInner {
         Ok(())
     }
 
-    /// The whole end-of-data decision for one message; see the module doc.
+    /// Stores a quarantine copy; durable when it returns `Ok`. Blocking.
+    fn put(&self, rec: &QuarantineRecord, msg: &[u8]) -> Result<(), StoreError> {
+        q::put_blocking(&self.store, rec, msg)
+    }
+
+    /// Reserves the slot of this message's event (see the module doc); when
+    /// the event log cannot take one, the 451 to answer. Blocking.
+    pub fn reserve_event(&self, meta: &MessageMeta, size: usize) -> Result<EventPermit, Reply> {
+        self.events.reserve_blocking().map_err(|e| {
+            tracing::info!(
+                target: "mxguard::event",
+                id = %meta.id,
+                client = %meta.client_ip,
+                from = %meta.mail_from,
+                rcpts = %meta.rcpts.join(","),
+                size,
+                action = "tempfail",
+                reply = 451,
+                "message not accepted: event log cannot take it ({e})"
+            );
+            self.tempfail(&meta.id, "event log unavailable", e)
+        })
+    }
+
+    /// Logs the `mxguard::event` line and queues the event of one message.
+    pub fn finish(
+        &self,
+        permit: EventPermit,
+        meta: &MessageMeta,
+        size: usize,
+        message_id: Option<String>,
+        outcome: &Outcome,
+        reply: u16,
+        queued: bool,
+        elapsed: std::time::Duration,
+    ) {
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+        tracing::info!(
+            target: "mxguard::event",
+            id = %meta.id,
+            client = %meta.client_ip,
+            from = %meta.mail_from,
+            rcpts = %meta.rcpts.join(","),
+            size,
+            verdict = %outcome.verdict,
+            action = outcome.action,
+            findings = %names(&outcome.findings),
+            queued,
+            reply,
+            elapsed_ms = format_args!("{elapsed_ms:.2}"),
+            "message"
+        );
+        let mut ev = q::event(
+            &meta.id,
+            &self.node_id,
+            &meta.client_ip,
+            &meta.helo,
+            &meta.mail_from,
+            meta.rcpts.clone(),
+            size as u64,
+            message_id,
+        );
+        ev.verdict = outcome
+            .verdict
+            .strip_prefix("stamp:")
+            .unwrap_or(&outcome.verdict)
+            .to_string();
+        ev.action = outcome.action.to_string();
+        ev.engines = q::engine_verdicts(&outcome.findings, outcome.scanned, outcome.scan_error);
+        ev.findings = outcome.findings.clone();
+        ev.latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        ev.stamp = outcome.stamp.clone();
+        permit.send(ev);
+    }
+
+    /// The SMTP front-end's end of DATA; see the module doc.
     pub fn process(&self, id: &str, info: &SessionInfo, env: &Envelope, message: Vec<u8>) -> Reply {
         let start = Instant::now();
         self.stats.messages.fetch_add(1, Ordering::Relaxed);
         let size = message.len();
-        let out = self.decide_and_apply(id, info, env, message);
-        let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
-        let rcpts: Vec<String> = env.rcpts.iter().map(|r| r.address.to_string()).collect();
-        tracing::info!(
-            target: "mxguard::event",
-            id,
-            client = %info.ip(),
-            from = %env.sender_string(),
-            rcpts = %rcpts.join(","),
+        let meta = MessageMeta {
+            id: id.to_string(),
+            client_ip: info.ip().to_string(),
+            helo: info.helo.clone().unwrap_or_default(),
+            mail_from: env.sender_string(),
+            rcpts: env.rcpts.iter().map(|r| r.address.to_string()).collect(),
+            trusted: info.trusted,
+        };
+        let permit = match self.reserve_event(&meta, size) {
+            Ok(p) => p,
+            Err(reply) => return reply,
+        };
+        let message_id = q::message_id(&message);
+        // The trace field first.
+        let received = self.received(id, info, env);
+        let msg = headers::prepend_header(&message, "Received", &received);
+        drop(message);
+        let Evaluation {
+            disposition,
+            mut outcome,
+        } = self.evaluate(&meta, msg);
+        let queued_reply = || Reply::new(250, Some("2.0.0"), format!("Ok: queued as {id}"));
+        let mut queued = false;
+        let reply = match disposition {
+            Disposition::Deliver { message, verdict } => {
+                match self.enqueue(id, info, env, &message, &verdict) {
+                    Ok(()) => {
+                        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                        queued = true;
+                        queued_reply()
+                    }
+                    Err(e) => {
+                        outcome.action = "tempfail";
+                        self.tempfail(id, "spool write failed", e)
+                    }
+                }
+            }
+            Disposition::Reject(r) | Disposition::TempFail(r) => r,
+            Disposition::Quarantined | Disposition::Dropped => queued_reply(),
+        };
+        self.finish(
+            permit,
+            &meta,
             size,
-            verdict = %out.verdict,
-            action = out.action,
-            findings = %names(&out.findings),
-            queued = out.queued,
-            reply = out.reply.code,
-            elapsed_ms = format_args!("{elapsed_ms:.2}"),
-            "message"
+            message_id,
+            &outcome,
+            reply.code,
+            queued,
+            start.elapsed(),
         );
-        out.reply
+        reply
     }
 
-    fn decide_and_apply(
-        &self,
-        id: &str,
-        info: &SessionInfo,
-        env: &Envelope,
-        message: Vec<u8>,
-    ) -> Outcome {
-        let queued_reply = || Reply::new(250, Some("2.0.0"), format!("Ok: queued as {id}"));
-        let fail = |reply: Reply| Outcome {
-            reply,
-            action: "tempfail",
-            verdict: "error".into(),
-            findings: Vec::new(),
-            queued: false,
+    /// Everything between a received message and its delivery, for every
+    /// front-end: stamps and release tokens of untrusted clients removed, the
+    /// hub's stamp check, the scan, the release grant, the configured action,
+    /// quarantine copies (durable before this returns). Blocking (scan, store).
+    pub fn evaluate(&self, meta: &MessageMeta, message: Vec<u8>) -> Evaluation {
+        let id = meta.id.as_str();
+        let fail = |reply: Reply| Evaluation {
+            disposition: Disposition::TempFail(reply),
+            outcome: Outcome {
+                action: "tempfail",
+                verdict: "error".into(),
+                findings: Vec::new(),
+                scanned: false,
+                scan_error: false,
+                stamp: None,
+            },
         };
 
-        // Trace field first; then stamps: removed unless the client may vouch for them.
-        let received = self.received(id, info, env);
-        let mut msg = headers::prepend_header(&message, "Received", &received);
-        drop(message);
-        let stamp_trusted = info.trusted && self.stamp.is_some();
+        // Stamps and release tokens: removed unless the client may vouch for them.
+        let mut msg = message;
+        let stamp_trusted = meta.trusted && self.stamp.is_some();
+        let mut stamp_note = None;
         if !stamp_trusted {
             if let std::borrow::Cow::Owned(stripped) = crate::stamp::strip(&msg) {
-                tracing::info!(id, client = %info.ip(), "removed antivirus stamp from an untrusted client");
+                tracing::info!(id, client = %meta.client_ip, "removed antivirus stamp from an untrusted client");
+                msg = stripped;
+                stamp_note = Some("stripped".to_string());
+            }
+        }
+        if !meta.trusted {
+            if let std::borrow::Cow::Owned(stripped) = headers::remove_header(&msg, RELEASE_HEADER)
+            {
+                tracing::info!(id, client = %meta.client_ip, "removed release token from an untrusted client");
                 msg = stripped;
             }
         }
@@ -397,18 +569,19 @@ impl GatewayInner {
                             id,
                             "antivirus scan skipped: valid current stamp ({result})"
                         );
-                        return match self.enqueue(id, info, env, &msg, "stamp") {
-                            Ok(()) => {
-                                self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                                Outcome {
-                                    reply: queued_reply(),
-                                    action: "deliver",
-                                    verdict: format!("stamp:{result}"),
-                                    findings: Vec::new(),
-                                    queued: true,
-                                }
-                            }
-                            Err(e) => fail(self.tempfail(id, "spool write failed", e)),
+                        return Evaluation {
+                            disposition: Disposition::Deliver {
+                                message: msg,
+                                verdict: "stamp".into(),
+                            },
+                            outcome: Outcome {
+                                action: "deliver",
+                                verdict: format!("stamp:{result}"),
+                                findings: Vec::new(),
+                                scanned: false,
+                                scan_error: false,
+                                stamp: Some(format!("trusted:{result}")),
+                            },
                         };
                     }
                     Err(why) => tracing::debug!(id, "stamp not used ({why}): scanning"),
@@ -418,21 +591,21 @@ impl GatewayInner {
 
         let report = self.scanner.scan_bytes(&msg, ScanOptions::default());
         let verdict = report.verdict().as_str().to_string();
+        let added = |result: &str| self.stamp.as_ref().map(|_| format!("added:{result}"));
         let Some((action, classes)) = decide(&report, &self.actions) else {
-            // Clean.
-            let msg = self.add_stamp(&msg, "clean");
-            return match self.enqueue(id, info, env, &msg, "clean") {
-                Ok(()) => {
-                    self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                    Outcome {
-                        reply: queued_reply(),
-                        action: "deliver",
-                        verdict,
-                        findings: Vec::new(),
-                        queued: true,
-                    }
-                }
-                Err(e) => fail(self.tempfail(id, "spool write failed", e)),
+            return Evaluation {
+                disposition: Disposition::Deliver {
+                    message: self.add_stamp(&msg, "clean"),
+                    verdict: "clean".into(),
+                },
+                outcome: Outcome {
+                    action: "deliver",
+                    verdict,
+                    findings: Vec::new(),
+                    scanned: true,
+                    scan_error: false,
+                    stamp: added("clean").or(stamp_note),
+                },
             };
         };
         let mut findings = report.findings.clone();
@@ -449,15 +622,41 @@ impl GatewayInner {
             .find(|c| action_for(*c, &self.actions) == action)
             .unwrap_or(Class::Unscannable);
         let what = names(&findings);
-        let mut out = Outcome {
-            reply: queued_reply(),
+        let mut outcome = Outcome {
             action: action.as_str(),
             verdict,
             findings: findings.clone(),
-            queued: false,
+            scanned: true,
+            scan_error: report.error.is_some(),
+            stamp: stamp_note,
         };
 
-        match action {
+        // A released message (its token survived only from a trusted client)
+        // is not held or changed again for the threats it was released with.
+        if action.rank() >= Action::Clean.rank() {
+            match q::grant_blocking(&self.store, &msg) {
+                Ok(Some(grant)) => {
+                    if q::grant_allows(&grant, &findings, &meta.rcpts) {
+                        tracing::info!(id, item = %grant.id, found = %what, "released message: delivered despite {what}");
+                        self.stats.released.fetch_add(1, Ordering::Relaxed);
+                        outcome.action = "deliver";
+                        outcome.stamp = Some("released".into());
+                        return Evaluation {
+                            disposition: Disposition::Deliver {
+                                message: crate::stamp::strip(&msg).into_owned(),
+                                verdict: "released".into(),
+                            },
+                            outcome,
+                        };
+                    }
+                    tracing::info!(id, item = %grant.id, "release token does not cover {what} for every recipient: normal action");
+                }
+                Ok(None) => {}
+                Err(e) => return fail(self.tempfail(id, "release token lookup failed", e)),
+            }
+        }
+
+        let disposition = match action {
             Action::Reject => {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
                 let text = match class {
@@ -467,22 +666,24 @@ impl GatewayInner {
                         format!("Message refused: content could not be scanned ({what})")
                     }
                 };
-                out.reply = Reply::new(554, Some("5.7.1"), format!("{text} [{id}]"));
+                Disposition::Reject(Reply::new(554, Some("5.7.1"), format!("{text} [{id}]")))
             }
             Action::Quarantine => {
-                let rec = self.record(id, info, env, &msg, class.as_str(), action, &findings);
-                if let Err(e) = self.quarantine.store(&rec, &msg) {
+                let rec = self.record(meta, class.as_str(), action, &findings);
+                if let Err(e) = self.put(&rec, &msg) {
                     return fail(self.tempfail(id, "quarantine write failed", e));
                 }
                 self.stats.quarantined.fetch_add(1, Ordering::Relaxed);
+                Disposition::Quarantined
             }
             Action::Drop => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                Disposition::Dropped
             }
             Action::Clean | Action::Tag | Action::Pass => {
                 if self.actions.backup_original && action != Action::Pass {
-                    let rec = self.record(id, info, env, &msg, "backup", action, &findings);
-                    if let Err(e) = self.quarantine.store(&rec, &msg) {
+                    let rec = self.record(meta, "backup", action, &findings);
+                    if let Err(e) = self.put(&rec, &msg) {
                         return fail(self.tempfail(id, "quarantine backup failed", e));
                     }
                 }
@@ -498,21 +699,17 @@ impl GatewayInner {
                         Err(why) => {
                             // Could not remove it safely: keep it out of the mailbox instead.
                             tracing::warn!(id, "clean failed ({why}): quarantined instead");
-                            out.action = "quarantine";
-                            let rec = self.record(
-                                id,
-                                info,
-                                env,
-                                &body,
-                                class.as_str(),
-                                Action::Quarantine,
-                                &findings,
-                            );
-                            if let Err(e) = self.quarantine.store(&rec, &body) {
+                            outcome.action = "quarantine";
+                            let rec =
+                                self.record(meta, class.as_str(), Action::Quarantine, &findings);
+                            if let Err(e) = self.put(&rec, &body) {
                                 return fail(self.tempfail(id, "quarantine write failed", e));
                             }
                             self.stats.quarantined.fetch_add(1, Ordering::Relaxed);
-                            return out;
+                            return Evaluation {
+                                disposition: Disposition::Quarantined,
+                                outcome,
+                            };
                         }
                     }
                 }
@@ -552,14 +749,19 @@ impl GatewayInner {
                     self.stats.tagged.fetch_add(1, Ordering::Relaxed);
                 }
                 let body = self.add_stamp(&body, result);
-                if let Err(e) = self.enqueue(id, info, env, &body, &out.verdict) {
-                    return fail(self.tempfail(id, "spool write failed", e));
+                if self.stamp.is_some() {
+                    outcome.stamp = Some(format!("added:{result}"));
                 }
-                self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                out.queued = true;
+                Disposition::Deliver {
+                    message: body,
+                    verdict: outcome.verdict.clone(),
+                }
             }
+        };
+        Evaluation {
+            disposition,
+            outcome,
         }
-        out
     }
 
     /// Removes the parts whose findings call for `clean`, then scans the result

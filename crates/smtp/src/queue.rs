@@ -93,12 +93,15 @@ pub struct QueueStats {
 /// process was scanned with its current signatures): a message whose stamp is
 /// not valid and current (signatures updated while it waited in the queue,
 /// or a stamp that does not verify) is scanned again; if anything is found now
-/// it goes to the quarantine instead of the mailbox.
+/// it goes to the quarantine instead of the mailbox, unless it is a released
+/// message whose release grant covers what was found (see [`crate::release`]).
+/// A quarantine at this stage leaves an event too.
 pub struct MailboxCheck {
     pub scanner: Arc<mxguard_engine::Scanner>,
     pub stamp: Arc<crate::stamp::StampSettings>,
     pub actions: crate::config::ActionConfig,
-    pub quarantine: crate::quarantine::Quarantine,
+    pub store: mxguard_store::Store,
+    pub events: mxguard_store::EventWriter,
     pub node_id: String,
     pub scans_skipped: AtomicU64,
     pub rescans: AtomicU64,
@@ -111,7 +114,13 @@ enum MailboxVerdict {
 }
 
 impl MailboxCheck {
-    fn check(&self, env: &SpoolEnvelope, msg: &[u8]) -> std::io::Result<MailboxVerdict> {
+    fn check(
+        &self,
+        env: &SpoolEnvelope,
+        msg: &[u8],
+    ) -> Result<MailboxVerdict, mxguard_store::StoreError> {
+        use crate::quarantine as q;
+        let start = std::time::Instant::now();
         match self.stamp.check(msg) {
             Ok(_) => {
                 self.scans_skipped.fetch_add(1, Ordering::Relaxed);
@@ -130,25 +139,65 @@ impl MailboxCheck {
                 &self.node_id,
             ))),
             Some((_, classes)) => {
-                let names: Vec<&str> = report.findings.iter().map(|f| f.name.as_str()).collect();
-                let rec = crate::quarantine::QuarantineRecord {
-                    id: env.id.clone(),
-                    time: now_secs(),
+                let mut findings = report.findings.clone();
+                if let Some(err) = &report.error {
+                    findings.push(mxguard_types::Finding::heuristic(
+                        "Heuristics.Unscannable.Error",
+                        "",
+                        err.clone(),
+                    ));
+                }
+                let names: Vec<&str> = findings.iter().map(|f| f.name.as_str()).collect();
+                let rcpts: Vec<String> = env.rcpts.iter().map(|r| r.address.clone()).collect();
+                if let Some(grant) = q::grant_blocking(&self.store, msg)? {
+                    if q::grant_allows(&grant, &findings, &rcpts) {
+                        tracing::info!(id = %env.id, item = %grant.id, "mailbox delivery: released message, delivered despite {}", names.join(", "));
+                        return Ok(MailboxVerdict::Deliver(msg.to_vec()));
+                    }
+                }
+                // A backup copy may already use the queue id: keep it.
+                let qid = if q::exists_blocking(&self.store, &env.id)? {
+                    crate::spool::new_queue_id()
+                } else {
+                    env.id.clone()
+                };
+                let rec = q::QuarantineRecord {
+                    id: qid.clone(),
                     node: self.node_id.clone(),
                     client_ip: env.client_ip.clone(),
                     mail_from: env.mail_from.clone(),
-                    rcpts: env.rcpts.iter().map(|r| r.address.clone()).collect(),
-                    subject: crate::headers::header_value(msg, "Subject").unwrap_or_default(),
+                    rcpts: rcpts.clone(),
                     reason: classes
                         .first()
                         .map(|c| c.as_str())
                         .unwrap_or("unscannable")
                         .to_string(),
                     action: "quarantine".into(),
-                    findings: report.findings.clone(),
+                    findings: findings.clone(),
                 };
-                self.quarantine.store(&rec, msg)?;
-                Ok(MailboxVerdict::Quarantined(names.join(", ")))
+                q::put_blocking(&self.store, &rec, msg)?;
+                let mut ev = q::event(
+                    &env.id,
+                    &self.node_id,
+                    &env.client_ip,
+                    &env.helo,
+                    &env.mail_from,
+                    rcpts,
+                    msg.len() as u64,
+                    q::message_id(msg),
+                );
+                ev.verdict = report.verdict().as_str().to_string();
+                ev.action = "quarantine".into();
+                ev.engines = q::engine_verdicts(&findings, true, report.error.is_some());
+                ev.findings = findings.clone();
+                ev.latency_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+                ev.stamp = Some("mailbox-rescan".into());
+                // The copy is safe in the quarantine; a full event buffer only loses the row (counted).
+                let _ = self.events.send_blocking(ev);
+                Ok(MailboxVerdict::Quarantined(format!(
+                    "{} as {qid}",
+                    names.join(", ")
+                )))
             }
         }
     }
@@ -542,9 +591,7 @@ impl Queue {
                                 return pending
                                     .iter()
                                     .map(|_| RcptState::Pending {
-                                        last_error: Some(format!(
-                                            "451 4.3.0 quarantine write failed: {e}"
-                                        )),
+                                        last_error: Some(format!("451 4.3.0 mailbox check: {e}")),
                                     })
                                     .collect();
                             }

@@ -188,7 +188,7 @@ pub const CSV_HEADER: &str = "id,time,time_utc,queue_id,node,client_ip,helo,mail
 /// One CSV field (RFC 4180 quoting). Text that a spreadsheet would take for a
 /// formula (starting with `=`, `+`, `-`, `@`, tab or CR) gets a leading `'`:
 /// senders and Message-IDs come from strangers.
-fn csv_text(out: &mut String, s: &str) {
+pub fn csv_text(out: &mut String, s: &str) {
     let guard = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
     let quote = guard || s.contains([',', '"', '\n', '\r']);
     if quote {
@@ -425,6 +425,14 @@ impl Store {
             .await?;
         w.flush()?;
         Ok(n)
+    }
+
+    /// How many events the log holds.
+    pub async fn count_events(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64_of(row.try_get::<i64, _>("n")?))
     }
 
     /// Deletes the events older than `older_than` (unix seconds, exclusive)

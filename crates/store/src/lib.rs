@@ -207,8 +207,9 @@ pub struct Store {
 
 static DRIVERS: Once = Once::new();
 
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
+/// The URL with its password masked (`postgres://user:***@host/db`), for
+/// messages and logs.
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let userinfo = &url[s + 3..at];

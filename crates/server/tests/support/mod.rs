@@ -100,15 +100,46 @@ impl Gateway {
         }
     }
 
+    /// Every quarantine item in full (`mxguard quarantine show --json`), newest first.
     pub fn quarantine_records(&self) -> Vec<serde_json::Value> {
-        let dir = self.data().join("quarantine");
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if e.path().extension().and_then(|x| x.to_str()) == Some("json") {
-                out.push(serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap());
+        let o = self.mxguard(&["quarantine", "list", "--json", "--limit", "0"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let summary: serde_json::Value = serde_json::from_str(l).unwrap();
+                let id = summary["id"].as_str().unwrap().to_string();
+                let o = self.mxguard(&["quarantine", "show", "--json", &id]);
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                serde_json::from_slice(&o.stdout).unwrap()
+            })
+            .collect()
+    }
+
+    /// The event log (`mxguard events --json`), newest first.
+    pub fn events(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let mut a = vec!["events", "--json", "--limit", "0"];
+        a.extend_from_slice(args);
+        let o = self.mxguard(&a);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Waits until the event log has at least `n` events (they are written in batches).
+    pub fn wait_events(&self, n: usize, wait: Duration) -> Vec<serde_json::Value> {
+        let t = Instant::now();
+        loop {
+            let e = self.events(&[]);
+            if e.len() >= n || t.elapsed() > wait {
+                return e;
             }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        out
     }
 
     /// Waits until the spool has no entries.

@@ -1,0 +1,169 @@
+//! The gateway as a milter behind a real Postfix (private instance, swaks,
+//! smtp-sink as the next hop): the same pipeline as the SMTP front-end, its
+//! decisions applied with milter actions.
+
+mod support;
+
+#[path = "../../milter/tests/common/postfix.rs"]
+mod peers;
+
+use peers::Peers;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{swaks, Gateway, EICAR};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A gateway whose milter listens on `milter_port`.
+fn gateway(milter_port: u16, rest: &str, milter_extra: &str) -> Gateway {
+    let g = Gateway::start(
+        "",
+        &format!("{rest}\n[milter]\nlisten = [\"127.0.0.1:{milter_port}\"]\n{milter_extra}\n"),
+    );
+    peers::wait_port(milter_port, "mxguard milter", &g.log);
+    g
+}
+
+/// Postfix's queue listing (`postqueue -p`) of the private instance.
+fn postqueue(p: &Peers) -> String {
+    let out = Command::new("postqueue")
+        .arg("-c")
+        .arg(&p.etc)
+        .arg("-p")
+        .output()
+        .expect("postqueue");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn postfix_with_the_gateway_as_milter() {
+    let milter_port = support::free_port();
+    let p = Peers::start(milter_port);
+    let dir = tempfile::tempdir().unwrap();
+    let att = dir.path().join("invoice.com");
+    std::fs::write(&att, EICAR).unwrap();
+
+    // 1. Clean and cleaned mail.
+    {
+        let mut g = gateway(milter_port, "[actions]\ninfected = \"clean\"\n", "");
+        let (ok, t) = swaks(
+            p.smtp_port,
+            &[
+                "--to",
+                "a@example.com",
+                "--from",
+                "s@sender.test",
+                "--body",
+                "CLEAN-MARKER here",
+            ],
+        );
+        assert!(ok, "{t}\n{}", g.log_text());
+        let dump = p.delivered("CLEAN-MARKER");
+        assert!(dump.contains("X-MXGuard-Stamp: v=1;"), "{dump}");
+        // Postfix's own Received line is there, ours is not (Postfix is the MTA).
+        assert!(!dump.contains("(mxguard)"), "{dump}");
+
+        let (ok, t) = swaks(
+            p.smtp_port,
+            &[
+                "--to",
+                "b@example.com",
+                "--from",
+                "s@sender.test",
+                "--header",
+                "Subject: CLEANED-MARKER",
+                "--attach",
+                att.to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{t}");
+        let dump = p.delivered("CLEANED-MARKER");
+        // Everything after the first message.
+        let cleaned = &dump[dump.find("CLEAN-MARKER here").unwrap() + 17..];
+        assert!(
+            cleaned.contains("X-MXGuard-Status: cleaned; removed: Win.Test.EICAR"),
+            "{cleaned}"
+        );
+        assert!(
+            !cleaned.contains("EICAR-STANDARD-ANTIVIRUS-TEST-FILE"),
+            "the attachment is gone: {cleaned}"
+        );
+        assert!(
+            cleaned.contains("invoice.com"),
+            "the notice names it: {cleaned}"
+        );
+        let ev = g.wait_events(2, WAIT);
+        assert_eq!(ev.len(), 2, "{ev:?}");
+        assert_eq!(ev[0]["action"], "clean");
+        assert_eq!(ev[1]["action"], "deliver");
+        assert_eq!(ev[1]["mail_from"], "s@sender.test");
+        assert_eq!(ev[1]["rcpts"][0], "a@example.com");
+        assert_eq!(ev[1]["client_ip"], "127.0.0.1");
+        assert!(g.terminate().success());
+    }
+
+    // 2. Rejected: our text reaches the client through Postfix.
+    {
+        let mut g = gateway(milter_port, "", "");
+        let (ok, t) = swaks(
+            p.smtp_port,
+            &[
+                "--to",
+                "a@example.com",
+                "--from",
+                "s@sender.test",
+                "--body",
+                EICAR,
+            ],
+        );
+        assert!(!ok, "{t}");
+        assert!(
+            t.contains("554 5.7.1 Message refused: virus found (Win.Test.EICAR"),
+            "{t}\n{}",
+            g.log_text()
+        );
+        let ev = g.wait_events(1, WAIT);
+        assert_eq!(ev[0]["action"], "reject");
+        assert!(g.terminate().success());
+    }
+
+    // 3. Quarantined: in our store, and held in Postfix's hold queue.
+    {
+        let g = gateway(
+            milter_port,
+            "[actions]\ninfected = \"quarantine\"\n",
+            "hold_quarantined = true",
+        );
+        let (ok, t) = swaks(
+            p.smtp_port,
+            &[
+                "--to",
+                "c@example.com",
+                "--from",
+                "s@sender.test",
+                "--header",
+                "Subject: HELD-MARKER",
+                "--body",
+                EICAR,
+            ],
+        );
+        assert!(ok, "{t}\n{}", g.log_text());
+        let q = g.quarantine_records();
+        assert_eq!(q.len(), 1, "{}", g.log_text());
+        assert_eq!(q[0]["subject"], "HELD-MARKER");
+        assert_eq!(q[0]["rcpts"][0], "c@example.com");
+        let t0 = Instant::now();
+        let mut listing = postqueue(&p);
+        // A held message is marked with '!' after its queue id.
+        while !listing.contains('!') && t0.elapsed() < WAIT {
+            std::thread::sleep(Duration::from_millis(200));
+            listing = postqueue(&p);
+        }
+        assert!(
+            listing.contains('!') && listing.contains("c@example.com"),
+            "{listing}"
+        );
+        let dump = std::fs::read_to_string(p.dir.path().join("sink/dump")).unwrap_or_default();
+        assert!(!dump.contains("HELD-MARKER"), "held, not delivered");
+    }
+}
