@@ -19,7 +19,7 @@ pub struct Config {
     pub engine: EngineConfig,
     pub stamp: StampConfig,
     pub milter: mxguard_milter::MilterConfig,
-    pub clamd: ListenConfig,
+    pub clamd: mxguard_clamd::ClamdConfig,
     pub web: WebConfig,
     pub store: StoreConfig,
 }
@@ -35,7 +35,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             stamp: StampConfig::default(),
             milter: mxguard_milter::MilterConfig::default(),
-            clamd: ListenConfig::default(),
+            clamd: mxguard_clamd::ClamdConfig::default(),
             web: WebConfig::default(),
             store: StoreConfig::default(),
         }
@@ -101,13 +101,6 @@ impl Default for StampConfig {
             max_age_secs: 7 * 24 * 3600,
         }
     }
-}
-
-/// `[clamd]`: listeners of a front-end not built yet.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ListenConfig {
-    pub listen: Vec<String>,
 }
 
 /// `[web]`.
@@ -221,11 +214,7 @@ impl Config {
             }
         }
         e.extend(self.milter.validate());
-        if !self.clamd.listen.is_empty() {
-            e.push(
-                "clamd.listen: the clamd-compatible socket is not part of this version yet".into(),
-            );
-        }
+        e.extend(self.clamd.validate());
         e
     }
 }

@@ -1,6 +1,8 @@
 //! The `mxguard` binary.
 
+mod clamd;
 mod config;
+mod engines;
 mod milter;
 mod queue;
 mod scan;

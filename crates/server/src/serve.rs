@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use anyhow::{Context, Result};
-use mxguard_engine::{load_signatures, Scanner, SignatureConfig, SignatureEngine};
+use mxguard_engine::{load_signatures, SignatureConfig};
 use mxguard_smtp::pipeline::{Gateway, GatewayInner, Stats};
 use mxguard_smtp::queue::{MailboxCheck, Queue, QueueStats, Route};
 use mxguard_smtp::server::Server;
@@ -187,10 +187,14 @@ async fn serve(cfg: Config) -> Result<()> {
         anyhow::bail!("no signatures loaded: enable engine.builtin or list engine.signatures");
     }
     tracing::info!(count = set.len(), version = %sigs, cached = info.from_cache, "signatures loaded");
-    let scanner = Arc::new(Scanner::with_decoder(
-        vec![Box::new(SignatureEngine::new(Arc::new(set)))],
-        decoder(&cfg.engine)?,
-    ));
+    // One holder for every front-end; the clamd socket reloads through it.
+    let engines = Arc::new(crate::engines::Engines::from_set(
+        &cfg.engine,
+        crate::engines::Engines::signature_config(&cfg.engine, Some(data.join("cache"))),
+        set,
+        sigs.clone(),
+    )?);
+    let scanner = engines.scanner();
 
     let stamp = if cfg.stamp.enabled {
         let key_file = cfg
@@ -361,6 +365,7 @@ async fn serve(cfg: Config) -> Result<()> {
             ));
         }
     }
+    let clamd = crate::clamd::start(&cfg.clamd, engines.clone()).await?;
     tracing::info!(
         node = %cfg.node_id,
         next_hop = %cfg.smtp.next_hop,
@@ -394,11 +399,15 @@ async fn serve(cfg: Config) -> Result<()> {
         })
     };
     let expiry_task = tokio::spawn(expire_loop(store.clone(), cfg.store.clone()));
-    wait_for_signal().await;
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        _ = crate::clamd::shutdown_requested(&clamd) => {}
+    }
     stats_task.abort();
     expiry_task.abort();
     tracing::info!("shutting down: finishing sessions in progress");
     shutdown.cancel();
+    crate::clamd::stop(clamd, SHUTDOWN_GRACE).await;
     sessions.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, sessions.wait())
         .await
