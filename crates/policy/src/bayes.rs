@@ -254,6 +254,7 @@ mod tests {
                 text: body.into(),
                 html: false,
                 tags: vec![],
+                declared_type: None,
             }],
             ..Default::default()
         }

@@ -24,6 +24,8 @@ pub struct TextPart {
     pub html: bool,
     /// Tag names of an HTML part, lowercased, each once (`font`, `img`...).
     pub tags: Vec<String>,
+    /// Declared type (MIME Content-Type), lowercased, when the part has one.
+    pub declared_type: Option<String>,
 }
 
 /// An attachment or any non-text object (archive members included).
@@ -206,6 +208,7 @@ impl Visitor for Collector<'_> {
                     } else {
                         Vec::new()
                     },
+                    declared_type: obj.declared_type.clone(),
                 });
             }
         } else if obj.depth > 0

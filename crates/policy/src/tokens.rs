@@ -277,6 +277,15 @@ fn tokenize_with(f: &MessageFacts, names: bool) -> Tokens {
     let mut html = false;
     for p in &f.texts {
         words(&mut t, "", &p.text, true);
+        if let Some(d) = &p.declared_type {
+            t.add("part:type:", d);
+        }
+        // Share of characters outside ASCII, in tenths (foreign or obfuscated text).
+        let total = p.text.chars().count();
+        if total >= 20 {
+            let high = p.text.chars().filter(|c| !c.is_ascii()).count();
+            t.add("8bit:", &(high * 10 / total).to_string());
+        }
         if p.html {
             html = true;
             for tag in &p.tags {
@@ -355,6 +364,7 @@ mod tests {
                 text: "Click here, (NOW) supercalifragilistic me@mail.example.test".into(),
                 html: false,
                 tags: vec![],
+                declared_type: None,
             }],
             ..Default::default()
         };
