@@ -199,13 +199,15 @@ pub struct Scanner {
 }
 
 /// Feeds each decoded object to the engines and collects findings.
-struct EngineVisitor<'s> {
+struct EngineVisitor<'s, 'x> {
     engines: &'s [Box<dyn Engine>],
     opts: ScanOptions,
     report: ScanReport,
+    /// Sees every object before the engines (the policy layer's facts).
+    extra: Option<&'x mut dyn Visitor>,
 }
 
-impl EngineVisitor<'_> {
+impl EngineVisitor<'_, '_> {
     fn flow(&self) -> Flow {
         let infected = self
             .report
@@ -220,8 +222,11 @@ impl EngineVisitor<'_> {
     }
 }
 
-impl Visitor for EngineVisitor<'_> {
+impl Visitor for EngineVisitor<'_, '_> {
     fn object(&mut self, obj: &ScanObject<'_>) -> Flow {
+        if let Some(x) = self.extra.as_mut() {
+            x.object(obj);
+        }
         for e in self.engines {
             if let Err(err) = e.scan(obj, self.opts, &mut self.report.findings) {
                 let at = if obj.location.is_empty() {
@@ -241,6 +246,12 @@ impl Visitor for EngineVisitor<'_> {
     fn finding(&mut self, finding: Finding) -> Flow {
         self.report.findings.push(finding);
         self.flow()
+    }
+
+    fn links(&mut self, location: &str, links: Vec<mxguard_decode::Link>) {
+        if let Some(x) = self.extra.as_mut() {
+            x.links(location, links);
+        }
     }
 }
 
@@ -268,6 +279,30 @@ impl Scanner {
     /// Like [`scan_bytes`](Self::scan_bytes) with the input's declared name
     /// (used by name heuristics and single-stream decompressors).
     pub fn scan_named(&self, data: &[u8], name: Option<&str>, opts: ScanOptions) -> ScanReport {
+        self.scan_walk(data, name, opts, None)
+    }
+
+    /// Like [`scan_named`](Self::scan_named), and `extra` sees every decoded
+    /// object of the same walk (before the engines do), so the policy layer
+    /// reads the message without decoding it a second time. The walk stops
+    /// early only as a scan does (an infection without `all_match`).
+    pub fn scan_with(
+        &self,
+        data: &[u8],
+        name: Option<&str>,
+        opts: ScanOptions,
+        extra: &mut dyn Visitor,
+    ) -> ScanReport {
+        self.scan_walk(data, name, opts, Some(extra))
+    }
+
+    fn scan_walk(
+        &self,
+        data: &[u8],
+        name: Option<&str>,
+        opts: ScanOptions,
+        extra: Option<&mut dyn Visitor>,
+    ) -> ScanReport {
         let mut v = EngineVisitor {
             engines: &self.engines,
             opts,
@@ -275,6 +310,7 @@ impl Scanner {
                 size: data.len() as u64,
                 ..Default::default()
             },
+            extra,
         };
         self.decoder.walk(data, name, &mut v);
         v.report

@@ -85,16 +85,20 @@ impl MessageFacts {
     /// `DecodeOptions::text` on, or there is no text and no text links.
     /// Never panics.
     pub fn gather(decoder: &Decoder, raw: &[u8]) -> MessageFacts {
+        let mut facts = MessageFacts::headers_of(raw);
+        decoder.walk(raw, None, &mut FactsCollector::new(&mut facts));
+        facts
+    }
+
+    /// The facts that come from the header block alone; the rest is filled
+    /// by a [`FactsCollector`] on a walk of the same message (for instance
+    /// the scan's own walk, `Scanner::scan_with`).
+    pub fn headers_of(raw: &[u8]) -> MessageFacts {
         let mut facts = MessageFacts {
             size: raw.len(),
             ..Default::default()
         };
         read_headers(raw, &mut facts);
-        let mut c = Collector {
-            facts: &mut facts,
-            text_bytes: 0,
-        };
-        decoder.walk(raw, None, &mut c);
         facts
     }
 }
@@ -157,9 +161,20 @@ fn read_headers(raw: &[u8], facts: &mut MessageFacts) {
     }
 }
 
-struct Collector<'a> {
+/// A decoder [`Visitor`] that adds each object's text, links and
+/// attachment facts to a [`MessageFacts`].
+pub struct FactsCollector<'a> {
     facts: &'a mut MessageFacts,
     text_bytes: usize,
+}
+
+impl<'a> FactsCollector<'a> {
+    pub fn new(facts: &'a mut MessageFacts) -> FactsCollector<'a> {
+        FactsCollector {
+            facts,
+            text_bytes: 0,
+        }
+    }
 }
 
 /// Tag names in HTML source, lowercased, distinct, at most 64.
@@ -188,7 +203,7 @@ fn html_tags(data: &[u8]) -> Vec<String> {
     out
 }
 
-impl Visitor for Collector<'_> {
+impl Visitor for FactsCollector<'_> {
     fn object(&mut self, obj: &ScanObject<'_>) -> Flow {
         let f = &mut *self.facts;
         if let Some(t) = &obj.text {

@@ -6,7 +6,8 @@
 //! - [`facts`]: one walk of the decoder gathers headers, text, links and
 //!   attachments ([`MessageFacts`]).
 //! - [`tokens`] and [`bayes`]: the statistical spam classifier (token counts,
-//!   Robinson's chi-squared combining).
+//!   Robinson's chi-squared combining); [`spam`]: its points against a
+//!   required score.
 //!
 //! # DESIGN
 //! The classifier's quality is measured, not assumed: `bench/spam.sh`
@@ -15,8 +16,10 @@
 
 pub mod bayes;
 pub mod facts;
+pub mod spam;
 pub mod tokens;
 
 pub use bayes::{Classification, Clue, Model, ModelError};
-pub use facts::MessageFacts;
+pub use facts::{FactsCollector, MessageFacts};
+pub use spam::{RuleHit, SpamFilter, SpamResult};
 pub use tokens::{tokenize, tokenize_named, Tokens};

@@ -265,7 +265,7 @@ fn tokenize_with(f: &MessageFacts, names: bool) -> Tokens {
     }
     t.add(
         "rcpt:count:",
-        &match f.recipients.len() {
+        match f.recipients.len() {
             0 => "0",
             1 => "1",
             2..=5 => "few",

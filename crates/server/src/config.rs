@@ -22,6 +22,7 @@ pub struct Config {
     pub clamd: mxguard_clamd::ClamdConfig,
     pub web: WebConfig,
     pub store: StoreConfig,
+    pub spam: SpamConfig,
 }
 
 impl Default for Config {
@@ -38,6 +39,7 @@ impl Default for Config {
             clamd: mxguard_clamd::ClamdConfig::default(),
             web: WebConfig::default(),
             store: StoreConfig::default(),
+            spam: SpamConfig::default(),
         }
     }
 }
@@ -58,6 +60,10 @@ pub struct EngineConfig {
     pub max_scantime: Option<u64>,
     /// Report heuristic findings (double extensions, spoofed links, encrypted content...).
     pub heuristics: bool,
+    /// Extract text and links during the walk (set when the spam filter
+    /// reads the scan's walk; not a config key).
+    #[serde(skip)]
+    pub text: bool,
 }
 
 impl Default for EngineConfig {
@@ -71,6 +77,7 @@ impl Default for EngineConfig {
             max_scansize: None,
             max_scantime: None,
             heuristics: true,
+            text: false,
         }
     }
 }
@@ -115,6 +122,43 @@ impl Default for WebConfig {
         WebConfig {
             listen: "127.0.0.1:8080".into(),
         }
+    }
+}
+
+/// `[spam]`: the spam filter. Its action is `[actions] spam`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpamConfig {
+    /// Score messages when a trained model exists.
+    pub enabled: bool,
+    /// The model (`mxguard spam train`); default `data_dir/spam/bayes.model`.
+    pub model: Option<PathBuf>,
+    /// Points at or above which a message is spam.
+    pub required_score: f64,
+    /// Points the classifier adds at certainty: `weight × (2p − 1)`.
+    pub bayes_weight: f64,
+    /// The classifier is used once it has learned at least this many ham
+    /// and this many spam messages.
+    pub min_trained: u32,
+}
+
+impl Default for SpamConfig {
+    fn default() -> Self {
+        SpamConfig {
+            enabled: true,
+            model: None,
+            required_score: mxguard_policy::spam::DEFAULT_REQUIRED,
+            bayes_weight: mxguard_policy::spam::DEFAULT_BAYES_WEIGHT,
+            min_trained: 20,
+        }
+    }
+}
+
+impl SpamConfig {
+    pub fn model_path(&self, data_dir: &Path) -> PathBuf {
+        self.model
+            .clone()
+            .unwrap_or_else(|| data_dir.join("spam").join("bayes.model"))
     }
 }
 
@@ -200,6 +244,15 @@ impl Config {
         let mut e = self.smtp.validate();
         e.extend(self.queue.validate());
         e.extend(self.store.validate());
+        if !(self.spam.required_score.is_finite()
+            && self.spam.bayes_weight.is_finite()
+            && self.spam.bayes_weight >= 0.0)
+        {
+            e.push(
+                "spam.required_score, spam.bayes_weight: finite numbers, the weight not negative"
+                    .into(),
+            );
+        }
         if self.node_id.is_empty()
             || !self
                 .node_id

@@ -83,6 +83,7 @@ pub fn decoder(cfg: &crate::config::EngineConfig) -> Result<mxguard_decode::Deco
     }
     b.validate()
         .map_err(|e| anyhow::anyhow!("engine: invalid limit: {e}"))?;
+    opts.text = cfg.text;
     if !cfg.heuristics {
         let h = &mut opts.heuristics;
         h.type_mismatch = false;
@@ -187,9 +188,13 @@ async fn serve(cfg: Config) -> Result<()> {
         anyhow::bail!("no signatures loaded: enable engine.builtin or list engine.signatures");
     }
     tracing::info!(count = set.len(), version = %sigs, cached = info.from_cache, "signatures loaded");
+    // The spam filter: a trained model, read once at start.
+    let spam = load_spam(&cfg, &data);
+    let mut engine_cfg = cfg.engine.clone();
+    engine_cfg.text = spam.is_some();
     // One holder for every front-end; the clamd socket reloads through it.
     let engines = Arc::new(crate::engines::Engines::from_set(
-        &cfg.engine,
+        &engine_cfg,
         crate::engines::Engines::signature_config(&cfg.engine, Some(data.join("cache"))),
         set,
         sigs.clone(),
@@ -293,6 +298,7 @@ async fn serve(cfg: Config) -> Result<()> {
             stamp,
             queue: tx,
             stats: Stats::default(),
+            spam,
             local_delivery,
         }),
     };
@@ -424,6 +430,49 @@ async fn serve(cfg: Config) -> Result<()> {
     tracing::info!(target: "mxguard::stats", "stopped: {} events_written={} events_dropped={}", stats_line(&gateway, &queue), ev.written, ev.dropped);
     store.close().await;
     Ok(())
+}
+
+/// The spam filter from `[spam]`, or `None` (disabled, no model yet, or a
+/// model that has learned too little), with a log line saying which.
+fn load_spam(cfg: &Config, data: &Path) -> Option<Arc<mxguard_policy::SpamFilter>> {
+    if !cfg.spam.enabled {
+        return None;
+    }
+    let path = cfg.spam.model_path(data);
+    if !path.exists() {
+        tracing::info!(
+            "spam filter off: no model at {} (train one with `mxguard spam train --ham DIR --spam DIR`)",
+            path.display()
+        );
+        return None;
+    }
+    let model = match crate::spam::load_model(&path) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!("spam filter off: {e:#}");
+            return None;
+        }
+    };
+    let min = cfg.spam.min_trained;
+    if model.ham_messages < min || model.spam_messages < min {
+        tracing::warn!(
+            ham = model.ham_messages,
+            spam = model.spam_messages,
+            "spam filter off: the model has learned fewer than {min} ham or spam messages"
+        );
+        return None;
+    }
+    tracing::info!(
+        ham = model.ham_messages,
+        spam = model.spam_messages,
+        tokens = model.len(),
+        required = cfg.spam.required_score,
+        "spam filter on"
+    );
+    let mut f = mxguard_policy::SpamFilter::new(model);
+    f.required = cfg.spam.required_score;
+    f.bayes_weight = cfg.spam.bayes_weight;
+    Some(Arc::new(f))
 }
 
 /// How often retention is applied.

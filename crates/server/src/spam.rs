@@ -9,16 +9,10 @@
 use crate::config::Config;
 use anyhow::{Context, Result};
 use mxguard_decode::{DecodeOptions, Decoder};
-use mxguard_policy::{tokenize, tokenize_named, MessageFacts, Model};
+use mxguard_policy::{tokenize_named, MessageFacts, Model, SpamFilter};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// Spam score (points) from the classifier's probability: `weight × (2p − 1)`,
-/// so 0.5 (no evidence) is 0 points and certainty is ± `weight`.
-pub const BAYES_WEIGHT: f64 = 6.0;
-/// Points at or above which a message is spam.
-pub const REQUIRED_SCORE: f64 = 5.0;
 
 #[derive(clap::Args, Debug)]
 pub struct SpamArgs {
@@ -51,9 +45,9 @@ pub enum SpamCommand {
         paths: Vec<PathBuf>,
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
-        /// Points at or above which a message is spam.
-        #[arg(long, default_value_t = REQUIRED_SCORE)]
-        required: f64,
+        /// Points at or above which a message is spam; default `[spam] required_score` (5.0).
+        #[arg(long)]
+        required: Option<f64>,
         /// One JSON object per message.
         #[arg(long)]
         json: bool,
@@ -151,7 +145,7 @@ pub fn text_decoder() -> Decoder {
 fn model_path(cfg: &Config, model: &Option<PathBuf>) -> PathBuf {
     model
         .clone()
-        .unwrap_or_else(|| cfg.data_dir.join("spam").join("bayes.model"))
+        .unwrap_or_else(|| cfg.spam.model_path(&cfg.data_dir))
 }
 
 /// Reads a model; a missing file is an error naming the train command.
@@ -177,11 +171,6 @@ fn save_model(path: &Path, m: &Model) -> Result<()> {
     drop(f);
     std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))?;
     Ok(())
-}
-
-/// Points for a classifier probability.
-pub fn bayes_points(prob: f64) -> f64 {
-    BAYES_WEIGHT * (2.0 * prob - 1.0)
 }
 
 pub fn run(a: SpamArgs) -> Result<ExitCode> {
@@ -211,7 +200,7 @@ pub fn run(a: SpamArgs) -> Result<ExitCode> {
             for (paths, is_spam) in [(&ham, false), (&spam, true)] {
                 for msg in read_messages(paths)? {
                     let facts = MessageFacts::gather(&decoder, &msg.data);
-                    m.train(&tokenize(&facts), is_spam);
+                    m.train(&mxguard_policy::tokenize(&facts), is_spam);
                     if is_spam {
                         ns += 1;
                     } else {
@@ -237,22 +226,23 @@ pub fn run(a: SpamArgs) -> Result<ExitCode> {
             explain,
         } => {
             let path = model_path(&cfg, &model);
-            let m = load_model(&path)?;
+            let mut filter = SpamFilter::new(load_model(&path)?);
+            filter.required = required.unwrap_or(cfg.spam.required_score);
+            filter.bayes_weight = cfg.spam.bayes_weight;
+            let required = filter.required;
             let out = std::io::stdout();
             let mut out = out.lock();
             for msg in read_messages(&paths)? {
                 let facts = MessageFacts::gather(&decoder, &msg.data);
-                let tokens = if explain {
-                    tokenize_named(&facts)
-                } else {
-                    tokenize(&facts)
-                };
-                let c = m.classify(&tokens);
-                let points = bayes_points(c.prob);
-                let score = (points * 100.0).round() / 100.0;
-                let label = if score >= required { "spam" } else { "ham" };
+                let r = filter.check(&facts);
+                let score = r.score;
+                let label = if r.spam { "spam" } else { "ham" };
                 let clues: Vec<(String, f64)> = if explain {
-                    c.clues
+                    let tokens = tokenize_named(&facts);
+                    filter
+                        .model
+                        .classify(&tokens)
+                        .clues
                         .iter()
                         .take(15)
                         .map(|k| {
@@ -271,17 +261,25 @@ pub fn run(a: SpamArgs) -> Result<ExitCode> {
                         "score": score,
                         "required": required,
                         "label": label,
-                        "rules": [{"name": "BAYES", "score": score, "probability": (c.prob * 10000.0).round() / 10000.0}],
+                        "rules": r.rules.iter().map(|h| serde_json::json!({"name": h.name, "score": h.points})).collect::<Vec<_>>(),
+                        "probability": (r.probability * 10000.0).round() / 10000.0,
                     });
                     if explain {
                         v["clues"] = serde_json::json!(clues);
                     }
                     writeln!(out, "{v}")?;
                 } else {
+                    let rules: Vec<String> = r
+                        .rules
+                        .iter()
+                        .map(|h| format!("{}={:.2}", h.name, h.points))
+                        .collect();
                     writeln!(
                         out,
-                        "{}: {label} score={score:.2} required={required:.1} BAYES={score:.2} (p={:.4})",
-                        msg.name, c.prob
+                        "{}: {label} score={score:.2} required={required:.1} {} (p={:.4})",
+                        msg.name,
+                        rules.join(" "),
+                        r.probability
                     )?;
                     for (t, p) in &clues {
                         writeln!(out, "    {p:.3} {t}")?;
@@ -306,12 +304,5 @@ mod tests {
         assert!(parts[1].starts_with(b"Subject: 2"));
         assert_eq!(split_mbox(b"Subject: x\n\ny").len(), 1);
         assert_eq!(split_mbox(b"From x\n").len(), 0);
-    }
-
-    #[test]
-    fn points() {
-        assert_eq!(bayes_points(0.5), 0.0);
-        assert!(bayes_points(0.99) >= REQUIRED_SCORE);
-        assert!(bayes_points(0.9) < REQUIRED_SCORE);
     }
 }

@@ -258,8 +258,12 @@ pub struct ActionConfig {
     pub unscannable: Action,
     /// Keep a quarantine copy of the original before `clean` or `tag` changes it.
     pub backup_original: bool,
+    /// The spam score reached the required score (`[spam]`).
+    pub spam: Action,
     /// The Subject prefix of `tag`.
     pub tag_subject: String,
+    /// The Subject prefix of `tag` for spam.
+    pub spam_tag_subject: String,
     /// The text that replaces a removed part (`clean`); `{name}`, `{threat}`
     /// and `{location}` are filled in.
     pub clean_notice: String,
@@ -272,7 +276,9 @@ impl Default for ActionConfig {
             suspicious: Action::Quarantine,
             unscannable: Action::Quarantine,
             backup_original: false,
+            spam: Action::Tag,
             tag_subject: "[SUSPICIOUS]".into(),
+            spam_tag_subject: "[SPAM]".into(),
             clean_notice: "The attachment {name} was removed by the mail gateway because it contained {threat}.".into(),
         }
     }

@@ -45,12 +45,17 @@ use tokio::sync::mpsc::UnboundedSender;
 /// Header naming what the gateway found when the message is delivered anyway.
 pub const STATUS_HEADER: &str = "X-MXGuard-Status";
 
+/// Headers of the spam verdict: ours replace any the message arrived with.
+pub const SPAM_HEADERS: [&str; 3] = ["X-Spam-Flag", "X-Spam-Status", "X-Spam-Score"];
+
 /// The verdict classes actions are configured for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Class {
     Infected,
     Suspicious,
     Unscannable,
+    /// The spam score reached the required score.
+    Spam,
 }
 
 impl Class {
@@ -59,6 +64,7 @@ impl Class {
             Class::Infected => "infected",
             Class::Suspicious => "suspicious",
             Class::Unscannable => "unscannable",
+            Class::Spam => "spam",
         }
     }
 }
@@ -75,9 +81,14 @@ pub fn is_unscannable(f: &Finding) -> bool {
     .any(|p| f.name.starts_with(p))
 }
 
+/// The finding that carries a spam verdict.
+pub const SPAM_FINDING: &str = "Spam.Score";
+
 pub fn class_of(f: &Finding) -> Class {
     if f.severity == Severity::Infected {
         Class::Infected
+    } else if f.name == SPAM_FINDING {
+        Class::Spam
     } else if is_unscannable(f) {
         Class::Unscannable
     } else {
@@ -105,6 +116,7 @@ fn action_for(c: Class, a: &ActionConfig) -> Action {
         Class::Infected => a.infected,
         Class::Suspicious => a.suspicious,
         Class::Unscannable => a.unscannable,
+        Class::Spam => a.spam,
     }
 }
 
@@ -140,6 +152,8 @@ pub struct GatewayInner {
     /// New spool ids go to the delivery queue through this.
     pub queue: UnboundedSender<crate::queue::Queued>,
     pub stats: Stats,
+    /// The spam filter (a trained model), when enabled.
+    pub spam: Option<Arc<mxguard_policy::SpamFilter>>,
     /// Local recipients must have a valid Maildir name.
     pub local_delivery: bool,
 }
@@ -251,6 +265,8 @@ pub struct Outcome {
     pub scan_error: bool,
     /// For the event: `stripped`, `trusted:<result>`, `added:<result>`, `released`.
     pub stamp: Option<String>,
+    /// The spam verdict, when the spam filter ran.
+    pub spam: Option<mxguard_policy::SpamResult>,
 }
 
 /// The result of [`GatewayInner::evaluate`].
@@ -414,6 +430,7 @@ impl GatewayInner {
     }
 
     /// Logs the `mxguard::event` line and queues the event of one message.
+    #[allow(clippy::too_many_arguments)] // One call per front-end, all plain facts.
     pub fn finish(
         &self,
         permit: EventPermit,
@@ -461,6 +478,15 @@ impl GatewayInner {
         ev.findings = outcome.findings.clone();
         ev.latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         ev.stamp = outcome.stamp.clone();
+        if let Some(r) = &outcome.spam {
+            ev.spam_score = Some(r.score);
+            ev.engines.push(mxguard_store::EngineVerdict {
+                engine: "spam".into(),
+                verdict: if r.spam { "spam" } else { "clean" }.into(),
+                score: Some(r.score),
+                elapsed_us: None,
+            });
+        }
         permit.send(ev);
     }
 
@@ -527,6 +553,37 @@ impl GatewayInner {
     /// hub's stamp check, the scan, the release grant, the configured action,
     /// quarantine copies (durable before this returns). Blocking (scan, store).
     pub fn evaluate(&self, meta: &MessageMeta, message: Vec<u8>) -> Evaluation {
+        let mut spam = None;
+        let mut ev = self.evaluate_inner(meta, message, &mut spam);
+        if let Some(r) = spam {
+            if let Disposition::Deliver { message, .. } = &mut ev.disposition {
+                let mut m = std::mem::take(message);
+                for h in SPAM_HEADERS {
+                    m = headers::remove_header(&m, h).into_owned();
+                }
+                m = headers::prepend_header(&m, "X-Spam-Score", &format!("{:.2}", r.score));
+                m = headers::prepend_header(&m, "X-Spam-Status", &r.status_header());
+                if r.spam {
+                    m = headers::prepend_header(&m, "X-Spam-Flag", "YES");
+                }
+                *message = m;
+            }
+            let only_spam = !ev.outcome.findings.is_empty()
+                && ev.outcome.findings.iter().all(|f| f.name == SPAM_FINDING);
+            if only_spam {
+                ev.outcome.verdict = "spam".into();
+            }
+            ev.outcome.spam = Some(r);
+        }
+        ev
+    }
+
+    fn evaluate_inner(
+        &self,
+        meta: &MessageMeta,
+        message: Vec<u8>,
+        spam_out: &mut Option<mxguard_policy::SpamResult>,
+    ) -> Evaluation {
         let id = meta.id.as_str();
         let fail = |reply: Reply| Evaluation {
             disposition: Disposition::TempFail(reply),
@@ -537,6 +594,7 @@ impl GatewayInner {
                 scanned: false,
                 scan_error: false,
                 stamp: None,
+                spam: None,
             },
         };
 
@@ -549,6 +607,13 @@ impl GatewayInner {
                 tracing::info!(id, client = %meta.client_ip, "removed antivirus stamp from an untrusted client");
                 msg = stripped;
                 stamp_note = Some("stripped".to_string());
+            }
+        }
+        if !meta.trusted && self.spam.is_some() {
+            for h in SPAM_HEADERS {
+                if let std::borrow::Cow::Owned(stripped) = headers::remove_header(&msg, h) {
+                    msg = stripped;
+                }
             }
         }
         if !meta.trusted {
@@ -581,6 +646,7 @@ impl GatewayInner {
                                 scanned: false,
                                 scan_error: false,
                                 stamp: Some(format!("trusted:{result}")),
+                                spam: None,
                             },
                         };
                     }
@@ -589,7 +655,43 @@ impl GatewayInner {
             }
         }
 
-        let report = self.scanner.scan_bytes(&msg, ScanOptions::default());
+        // The spam filter reads the same walk as the scan (text, links, attachments).
+        let mut facts = self
+            .spam
+            .as_ref()
+            .map(|_| mxguard_policy::MessageFacts::headers_of(&msg));
+        let mut report = match facts.as_mut() {
+            Some(f) => self.scanner.scan_with(
+                &msg,
+                None,
+                ScanOptions::default(),
+                &mut mxguard_policy::FactsCollector::new(f),
+            ),
+            None => self.scanner.scan_bytes(&msg, ScanOptions::default()),
+        };
+        let infected = report
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Infected);
+        if let (Some(sf), Some(f), false) = (&self.spam, &facts, infected) {
+            let r = sf.check(f);
+            if r.spam {
+                let tests: Vec<&str> = r.rules.iter().map(|h| h.name.as_str()).collect();
+                report.findings.push(Finding {
+                    name: SPAM_FINDING.into(),
+                    engine: mxguard_types::EngineKind::Policy,
+                    severity: Severity::Suspicious,
+                    location: String::new(),
+                    detail: format!(
+                        "score {:.2}, required {:.1} ({})",
+                        r.score,
+                        r.required,
+                        tests.join(",")
+                    ),
+                });
+            }
+            *spam_out = Some(r);
+        }
         let verdict = report.verdict().as_str().to_string();
         let added = |result: &str| self.stamp.as_ref().map(|_| format!("added:{result}"));
         let Some((action, classes)) = decide(&report, &self.actions) else {
@@ -605,6 +707,7 @@ impl GatewayInner {
                     scanned: true,
                     scan_error: false,
                     stamp: added("clean").or(stamp_note),
+                    spam: None,
                 },
             };
         };
@@ -629,6 +732,7 @@ impl GatewayInner {
             scanned: true,
             scan_error: report.error.is_some(),
             stamp: stamp_note,
+            spam: None,
         };
 
         // A released message (its token survived only from a trusted client)
@@ -665,6 +769,7 @@ impl GatewayInner {
                     Class::Unscannable => {
                         format!("Message refused: content could not be scanned ({what})")
                     }
+                    Class::Spam => format!("Message refused as spam ({what})"),
                 };
                 Disposition::Reject(Reply::new(554, Some("5.7.1"), format!("{text} [{id}]")))
             }
@@ -735,17 +840,27 @@ impl GatewayInner {
                         STATUS_HEADER,
                         &status,
                     );
+                    // The stamp is about viruses: spam alone leaves it clean.
                     result = if result == "cleaned" {
                         "cleaned"
+                    } else if marked.iter().all(|f| class_of(f) == Class::Spam) {
+                        "clean"
                     } else {
                         "suspicious"
                     };
                 }
-                if classes
+                let tagged: Vec<Class> = classes
                     .iter()
-                    .any(|c| action_for(*c, &self.actions) == Action::Tag)
-                {
+                    .copied()
+                    .filter(|c| action_for(*c, &self.actions) == Action::Tag)
+                    .collect();
+                if tagged.iter().any(|c| *c != Class::Spam) {
                     body = headers::tag_subject(&body, &self.actions.tag_subject);
+                }
+                if tagged.contains(&Class::Spam) {
+                    body = headers::tag_subject(&body, &self.actions.spam_tag_subject);
+                }
+                if !tagged.is_empty() {
                     self.stats.tagged.fetch_add(1, Ordering::Relaxed);
                 }
                 let body = self.add_stamp(&body, result);
