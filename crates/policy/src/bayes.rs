@@ -29,6 +29,30 @@ const PRIOR: f64 = 0.5;
 
 const MAGIC: &[u8; 8] = b"MXGBAYS1";
 
+/// How token probabilities are combined (SpamBayes' names in brackets).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    /// Most tokens combined per message [max_discriminators].
+    pub max_clues: usize,
+    /// Tokens closer than this to 0.5 are ignored [minimum_prob_strength].
+    pub min_strength: f64,
+    /// Strength of the prior for rarely seen tokens [unknown_word_strength].
+    pub prior_strength: f64,
+    /// The prior [unknown_word_prob].
+    pub prior: f64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            max_clues: MAX_CLUES,
+            min_strength: MIN_STRENGTH,
+            prior_strength: PRIOR_STRENGTH,
+            prior: PRIOR,
+        }
+    }
+}
+
 /// Token counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Model {
@@ -140,6 +164,10 @@ impl Model {
 
     /// The spam probability of one token, `None` when never seen.
     pub fn token_prob(&self, h: u64) -> Option<f64> {
+        self.token_prob_with(h, &Params::default())
+    }
+
+    fn token_prob_with(&self, h: u64, params: &Params) -> Option<f64> {
         let &(s, n) = self.counts.get(&h)?;
         let ns = f64::from(self.spam_messages.max(1));
         let nh = f64::from(self.ham_messages.max(1));
@@ -150,16 +178,21 @@ impl Model {
         }
         let p = sr / (sr + hr);
         let total = f64::from(s) + f64::from(n);
-        Some((PRIOR_STRENGTH * PRIOR + total * p) / (PRIOR_STRENGTH + total))
+        Some((params.prior_strength * params.prior + total * p) / (params.prior_strength + total))
     }
 
     /// Classifies a message's tokens. Linear in the number of tokens.
     pub fn classify(&self, tokens: &Tokens) -> Classification {
+        self.classify_with(tokens, &Params::default())
+    }
+
+    /// [`Model::classify`] with other combining parameters.
+    pub fn classify_with(&self, tokens: &Tokens, params: &Params) -> Classification {
         let mut clues: Vec<Clue> = tokens
             .hashes()
             .filter_map(|h| {
-                let p = self.token_prob(h)?;
-                ((p - 0.5).abs() >= MIN_STRENGTH).then_some(Clue { token: h, prob: p })
+                let p = self.token_prob_with(h, params)?;
+                ((p - 0.5).abs() >= params.min_strength).then_some(Clue { token: h, prob: p })
             })
             .collect();
         // Strongest first; ties by token so the result does not depend on hash order.
@@ -169,7 +202,7 @@ impl Model {
                 .total_cmp(&(a.prob - 0.5).abs())
                 .then(a.token.cmp(&b.token))
         });
-        clues.truncate(MAX_CLUES);
+        clues.truncate(params.max_clues.max(1));
         if clues.is_empty() {
             return Classification { prob: 0.5, clues };
         }
