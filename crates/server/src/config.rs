@@ -23,6 +23,7 @@ pub struct Config {
     pub web: WebConfig,
     pub store: StoreConfig,
     pub spam: SpamConfig,
+    pub notify: mxguard_smtp::notify::NotifyConfig,
 }
 
 impl Default for Config {
@@ -40,6 +41,7 @@ impl Default for Config {
             web: WebConfig::default(),
             store: StoreConfig::default(),
             spam: SpamConfig::default(),
+            notify: mxguard_smtp::notify::NotifyConfig::default(),
         }
     }
 }
@@ -244,6 +246,7 @@ impl Config {
         let mut e = self.smtp.validate();
         e.extend(self.queue.validate());
         e.extend(self.store.validate());
+        e.extend(self.notify.validate());
         if !(self.spam.required_score.is_finite()
             && self.spam.bayes_weight.is_finite()
             && self.spam.bayes_weight >= 0.0)

@@ -299,6 +299,12 @@ async fn serve(cfg: Config) -> Result<()> {
             queue: tx,
             stats: Stats::default(),
             spam,
+            notify: Some(Arc::new(mxguard_smtp::notify::Notifier {
+                cfg: cfg.notify.clone(),
+                hostname: cfg.smtp.hostname.clone(),
+                node: cfg.node_id.clone(),
+                local_delivery,
+            })),
             local_delivery,
         }),
     };

@@ -557,3 +557,61 @@ fn a_hub_sharing_the_store_honours_the_release() {
         hub.log_text()
     );
 }
+
+/// Notices: the administrator (English) and the recipient (German, by
+/// domain) hear about a quarantined virus, through the queue; the sender of
+/// an infected message from an untrusted client does not (no backscatter).
+#[test]
+fn notices_reach_the_admin_and_the_recipient_in_their_language() {
+    let g = Gateway::start(
+        "",
+        "[actions]\ninfected = \"quarantine\"\n\n[notify]\nadmin = [\"admin@example.com\"]\nrecipient_on = [\"infected\"]\nsender_on = [\"infected\"]\nlanguages = { \"localhost\" = \"de\" }\n",
+    );
+    let (ok, t) = swaks(
+        g.port,
+        &[
+            "--to",
+            "anna@localhost",
+            "--from",
+            "evil@example.com",
+            "--header",
+            "Subject: Rechnung",
+            "--body",
+            EICAR,
+        ],
+    );
+    assert!(ok, "{t}");
+    let q = g.quarantine_records();
+    assert_eq!(q.len(), 1, "{}", g.log_text());
+    let id = q[0]["id"].as_str().unwrap().to_string();
+    let admin = g.maildir("admin", 1, WAIT);
+    assert_eq!(admin.len(), 1, "{}", g.log_text());
+    let a = text(&admin[0]);
+    assert!(
+        a.contains("Subject: [mxguard] infected: quarantined - Win.Test.EICAR"),
+        "{a}"
+    );
+    assert!(
+        a.contains(&format!("mxguard quarantine release {id}")),
+        "{a}"
+    );
+    assert!(a.contains("Auto-Submitted: auto-replied"), "{a}");
+    let anna = g.maildir("anna", 1, WAIT);
+    assert_eq!(anna.len(), 1, "{}", g.log_text());
+    let n = text(&anna[0]);
+    assert!(
+        n.contains("in Quarant=C3=A4ne gestellt"),
+        "German notice: {n}"
+    );
+    assert!(
+        !n.contains("EICAR-STANDARD-ANTIVIRUS-TEST-FILE"),
+        "the notice does not carry the virus"
+    );
+    // The forged-looking sender (an untrusted client sent a virus) gets nothing:
+    // evil@example.com would be a local mailbox here.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        g.maildir("evil", 0, Duration::ZERO).is_empty(),
+        "no backscatter"
+    );
+}

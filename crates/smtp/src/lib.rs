@@ -31,6 +31,7 @@ pub mod config;
 pub mod dnsbl;
 pub mod dsn;
 pub mod headers;
+pub mod notify;
 pub mod pipeline;
 pub mod proto;
 pub mod quarantine;

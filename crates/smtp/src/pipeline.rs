@@ -154,6 +154,8 @@ pub struct GatewayInner {
     pub stats: Stats,
     /// The spam filter (a trained model), when enabled.
     pub spam: Option<Arc<mxguard_policy::SpamFilter>>,
+    /// Notices to administrators, recipients and senders (`[notify]`).
+    pub notify: Option<Arc<crate::notify::Notifier>>,
     /// Local recipients must have a valid Maildir name.
     pub local_delivery: bool,
 }
@@ -554,7 +556,15 @@ impl GatewayInner {
     /// quarantine copies (durable before this returns). Blocking (scan, store).
     pub fn evaluate(&self, meta: &MessageMeta, message: Vec<u8>) -> Evaluation {
         let mut spam = None;
+        let subject = self
+            .notify
+            .as_ref()
+            .and_then(|_| headers::header_value(&message, "Subject"))
+            .unwrap_or_default();
         let mut ev = self.evaluate_inner(meta, message, &mut spam);
+        if let Some(n) = &self.notify {
+            self.notify(n, meta, &subject, &ev.outcome);
+        }
         if let Some(r) = spam {
             if let Disposition::Deliver { message, .. } = &mut ev.disposition {
                 let mut m = std::mem::take(message);
@@ -576,6 +586,46 @@ impl GatewayInner {
             ev.outcome.spam = Some(r);
         }
         ev
+    }
+
+    /// Queues the notices an outcome calls for (see [`crate::notify`]).
+    fn notify(
+        &self,
+        n: &crate::notify::Notifier,
+        meta: &MessageMeta,
+        subject: &str,
+        outcome: &Outcome,
+    ) {
+        if outcome.findings.is_empty()
+            || outcome.action == "tempfail"
+            || outcome.action == "deliver"
+        {
+            return;
+        }
+        let classes: Vec<Class> = outcome.findings.iter().map(class_of).collect();
+        let class = [
+            Class::Infected,
+            Class::Suspicious,
+            Class::Unscannable,
+            Class::Spam,
+        ]
+        .into_iter()
+        .find(|c| classes.contains(c))
+        .unwrap_or(Class::Unscannable);
+        let inc = crate::notify::Incident {
+            id: &meta.id,
+            client_ip: &meta.client_ip,
+            mail_from: &meta.mail_from,
+            rcpts: &meta.rcpts,
+            subject,
+            action: outcome.action,
+            class: class.as_str(),
+            findings: &outcome.findings,
+            trusted_client: meta.trusted,
+        };
+        for id in n.send(&self.spool, &inc) {
+            let _ = self.queue.send(crate::queue::Queued::id(id));
+        }
     }
 
     fn evaluate_inner(
