@@ -675,3 +675,89 @@ fn starttls_with_a_configured_certificate() {
         "no certificate generated when one is configured"
     );
 }
+
+/// `replace`, `warn` and `tempfail` for infected mail.
+#[test]
+fn replace_warn_and_tempfail_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let att = dir.path().join("invoice.com");
+    std::fs::write(&att, EICAR).unwrap();
+    let send = |port: u16| {
+        swaks(
+            port,
+            &[
+                "--to",
+                "user@example.com",
+                "--from",
+                "x@sender.test",
+                "--header",
+                "Subject: invoice 7",
+                "--attach",
+                att.to_str().unwrap(),
+            ],
+        )
+    };
+
+    // replace: the original in quarantine, a notice delivered in its place.
+    let g = Gateway::start("", "[actions]\ninfected = \"replace\"\n");
+    let (ok, t) = send(g.port);
+    assert!(ok, "{t}");
+    let m = g.maildir("user", 1, WAIT);
+    assert_eq!(m.len(), 1, "{}", g.log_text());
+    let s = text(&m[0]);
+    assert!(s.contains("Subject: invoice 7"), "{s}");
+    assert!(
+        s.contains("X-MXGuard-Status: replaced; infected; Win.Test.EICAR"),
+        "{s}"
+    );
+    assert!(
+        s.replace("\r\n", " ")
+            .contains("kept it in quarantine and delivered this notice instead"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("EICAR-STANDARD") && !s.contains("invoice.com"),
+        "{s}"
+    );
+    let q = g.quarantine_records();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["action"], "replace");
+    drop(g);
+
+    // warn: delivered as it was, below a banner.
+    let g = Gateway::start("", "[actions]\ninfected = \"warn\"\n");
+    let (ok, t) = send(g.port);
+    assert!(ok, "{t}");
+    let m = g.maildir("user", 1, WAIT);
+    assert_eq!(m.len(), 1, "{}", g.log_text());
+    let s = text(&m[0]);
+    assert!(
+        s.contains("Content-Type: multipart/mixed; boundary=\"mxguard-"),
+        "{s}"
+    );
+    assert!(
+        s.contains("WARNING: the mail gateway found Win.Test.EICAR"),
+        "{s}"
+    );
+    assert!(
+        s.contains("invoice.com"),
+        "the original is still there: {s}"
+    );
+    assert!(
+        s.contains("X-MXGuard-Status: infected; Win.Test.EICAR"),
+        "{s}"
+    );
+    let banner_at = s.find("WARNING: the mail gateway").unwrap();
+    let original_at = s.find("This is a test mailing").unwrap();
+    assert!(banner_at < original_at, "the banner comes first");
+    drop(g);
+
+    // tempfail: 451, nothing kept; the sender retries.
+    let g = Gateway::start("", "[actions]\ninfected = \"tempfail\"\n");
+    let (ok, t) = send(g.port);
+    assert!(!ok, "{t}");
+    assert!(t.contains("451 4.7.1 Message deferred by policy"), "{t}");
+    assert!(g.quarantine_records().is_empty());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(g.maildir("user", 0, Duration::ZERO).is_empty());
+}

@@ -207,12 +207,20 @@ impl SmtpConfig {
 pub enum Action {
     /// 554 at the end of DATA: nothing is kept, the sending server keeps responsibility.
     Reject,
+    /// 451 at the end of DATA: the sending server tries again later.
+    Tempfail,
     /// Kept in the quarantine, not delivered.
     Quarantine,
+    /// Kept in the quarantine; the recipients get a notice in its place
+    /// (the original's From, To, Date and Subject, and `replace_notice`).
+    Replace,
     /// Accepted and thrown away (logged).
     Drop,
     /// The offending parts are replaced by a text notice; the rest is delivered.
     Clean,
+    /// Delivered with a warning banner (`warn_banner`) as a first text part,
+    /// and `X-MXGuard-Status`.
+    Warn,
     /// Delivered with `X-MXGuard-Status` and a Subject prefix.
     Tag,
     /// Delivered, with the findings in `X-MXGuard-Status`.
@@ -223,9 +231,12 @@ impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Reject => "reject",
+            Action::Tempfail => "tempfail",
             Action::Quarantine => "quarantine",
+            Action::Replace => "replace",
             Action::Drop => "drop",
             Action::Clean => "clean",
+            Action::Warn => "warn",
             Action::Tag => "tag",
             Action::Pass => "pass",
         }
@@ -234,10 +245,13 @@ impl Action {
     /// Strictness, for picking one action when several verdict classes apply.
     pub fn rank(self) -> u8 {
         match self {
-            Action::Reject => 6,
-            Action::Quarantine => 5,
-            Action::Drop => 4,
-            Action::Clean => 3,
+            Action::Reject => 9,
+            Action::Tempfail => 8,
+            Action::Quarantine => 7,
+            Action::Replace => 6,
+            Action::Drop => 5,
+            Action::Clean => 4,
+            Action::Warn => 3,
             Action::Tag => 2,
             Action::Pass => 1,
         }
@@ -267,6 +281,11 @@ pub struct ActionConfig {
     /// The text that replaces a removed part (`clean`); `{name}`, `{threat}`
     /// and `{location}` are filled in.
     pub clean_notice: String,
+    /// The body of the notice that replaces a message (`replace`); `{id}`,
+    /// `{from}`, `{subject}` and `{threats}` are filled in.
+    pub replace_notice: String,
+    /// The banner of `warn`; `{threats}` is filled in.
+    pub warn_banner: String,
 }
 
 impl Default for ActionConfig {
@@ -280,6 +299,8 @@ impl Default for ActionConfig {
             tag_subject: "[SUSPICIOUS]".into(),
             spam_tag_subject: "[SPAM]".into(),
             clean_notice: "The attachment {name} was removed by the mail gateway because it contained {threat}.".into(),
+            replace_notice: "The message from {from} with the subject \"{subject}\" contained {threats}. The mail gateway kept it in quarantine and delivered this notice instead (id {id}). Ask your administrator if you need the original.".into(),
+            warn_banner: "WARNING: the mail gateway found {threats} in this message. Be careful with its links and attachments.".into(),
         }
     }
 }

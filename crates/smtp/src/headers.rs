@@ -198,6 +198,134 @@ pub fn rfc5322_date(secs: u64) -> String {
     )
 }
 
+/// The header fields of the block as raw byte ranges (each field with its
+/// folded continuation lines and its line end).
+fn fields(msg: &[u8]) -> Vec<&[u8]> {
+    let end = header_end(msg);
+    let mut out: Vec<&[u8]> = Vec::new();
+    let mut pos = 0;
+    let mut start = 0;
+    while pos < end {
+        let line_end = memchr::memchr(b'\n', &msg[pos..end])
+            .map(|i| pos + i + 1)
+            .unwrap_or(end);
+        if pos > start && !matches!(msg[pos], b' ' | b'\t') {
+            out.push(&msg[start..pos]);
+            start = pos;
+        }
+        pos = line_end;
+    }
+    if end > start {
+        out.push(&msg[start..end]);
+    }
+    out
+}
+
+fn field_name(f: &[u8]) -> &[u8] {
+    let colon = memchr::memchr(b':', f).unwrap_or(f.len());
+    let n = &f[..colon];
+    let trimmed = n
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    &n[..trimmed]
+}
+
+fn is_content_field(f: &[u8]) -> bool {
+    let n = field_name(f);
+    n.len() >= 8 && n[..8].eq_ignore_ascii_case(b"content-")
+        || n.eq_ignore_ascii_case(b"mime-version")
+}
+
+/// A MIME boundary that does not occur in `msg`.
+fn boundary_for(msg: &[u8]) -> String {
+    let mut n: u64 = msg.len() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    loop {
+        let b = format!("mxguard-{n:016x}");
+        if memchr::memmem::find(msg, b.as_bytes()).is_none() {
+            return b;
+        }
+        n = n
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+    }
+}
+
+/// The message wrapped in `multipart/mixed` with `banner` as a first
+/// text/plain part and the original content (its Content-* fields and body)
+/// as the second, so every client shows the banner above the message as it
+/// was. The other header fields stay at the top. Never panics.
+pub fn with_banner(msg: &[u8], banner: &str) -> Vec<u8> {
+    let eol = line_ending(msg);
+    let eols = std::str::from_utf8(eol).unwrap_or("\r\n");
+    let end = header_end(msg);
+    let body = &msg[(end + eol.len()).min(msg.len())..];
+    let boundary = boundary_for(msg);
+    let mut out = Vec::with_capacity(msg.len() + banner.len() + 400);
+    let fs = fields(msg);
+    for f in fs.iter().filter(|f| !is_content_field(f)) {
+        out.extend_from_slice(f);
+    }
+    out.extend_from_slice(
+        format!("MIME-Version: 1.0{eols}Content-Type: multipart/mixed; boundary=\"{boundary}\"{eols}{eols}").as_bytes(),
+    );
+    out.extend_from_slice(format!("--{boundary}{eols}Content-Type: text/plain; charset=utf-8{eols}Content-Transfer-Encoding: quoted-printable{eols}Content-Disposition: inline{eols}{eols}").as_bytes());
+    out.extend_from_slice(
+        crate::notify::quoted_printable(banner)
+            .replace("\r\n", eols)
+            .as_bytes(),
+    );
+    out.extend_from_slice(format!("{eols}--{boundary}{eols}").as_bytes());
+    let content: Vec<&&[u8]> = fs
+        .iter()
+        .filter(|f| is_content_field(f) && !field_name(f).eq_ignore_ascii_case(b"mime-version"))
+        .collect();
+    if content.is_empty() {
+        out.extend_from_slice(format!("Content-Type: text/plain{eols}").as_bytes());
+    }
+    for f in content {
+        out.extend_from_slice(f);
+    }
+    out.extend_from_slice(eol);
+    out.extend_from_slice(body);
+    if !body.ends_with(b"\n") {
+        out.extend_from_slice(eol);
+    }
+    out.extend_from_slice(format!("--{boundary}--{eols}").as_bytes());
+    out
+}
+
+/// A notice in place of the message: its trace and addressing fields
+/// (Received, From, To, Cc, Date, Subject, Message-ID, Reply-To) and a
+/// text/plain body. Never panics.
+pub fn replacement(msg: &[u8], notice: &str) -> Vec<u8> {
+    const KEEP: [&[u8]; 8] = [
+        b"received",
+        b"from",
+        b"to",
+        b"cc",
+        b"date",
+        b"subject",
+        b"message-id",
+        b"reply-to",
+    ];
+    let eol = line_ending(msg);
+    let eols = std::str::from_utf8(eol).unwrap_or("\r\n");
+    let mut out = Vec::with_capacity(notice.len() + 1024);
+    for f in fields(msg) {
+        if KEEP.iter().any(|k| field_name(f).eq_ignore_ascii_case(k)) {
+            out.extend_from_slice(f);
+        }
+    }
+    out.extend_from_slice(format!("MIME-Version: 1.0{eols}Content-Type: text/plain; charset=utf-8{eols}Content-Transfer-Encoding: quoted-printable{eols}{eols}").as_bytes());
+    out.extend_from_slice(
+        crate::notify::quoted_printable(notice)
+            .replace("\r\n", eols)
+            .as_bytes(),
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +369,36 @@ mod tests {
             let _ = tag_subject(m, "x");
             let _ = remove_header(m, "Subject");
             let _ = header_value(m, "Subject");
+        }
+    }
+
+    #[test]
+    fn banner_and_replacement() {
+        let m = b"Received: x\r\nFrom: a@b\r\nSubject: hi\r\nContent-Type: text/html;\r\n charset=utf-8\r\nX-Other: 1\r\n\r\n<p>hello</p>\r\n";
+        let w = with_banner(m, "Careful: caf\u{e9}");
+        let t = String::from_utf8(w.clone()).unwrap();
+        assert!(t.starts_with("Received: x\r\nFrom: a@b\r\nSubject: hi\r\nX-Other: 1\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="), "{t}");
+        assert!(t.contains("Careful: caf=C3=A9"), "{t}");
+        assert!(
+            t.contains(
+                "Content-Type: text/html;\r\n charset=utf-8\r\n\r\n<p>hello</p>\r\n--mxguard-"
+            ),
+            "{t}"
+        );
+        assert!(t.trim_end().ends_with("--"), "{t}");
+        assert_eq!(header_value(&w, "Subject").as_deref(), Some("hi"));
+        let r = String::from_utf8(replacement(m, "It was replaced.")).unwrap();
+        assert!(
+            r.contains("From: a@b\r\n")
+                && r.contains("Subject: hi\r\n")
+                && !r.contains("X-Other")
+                && !r.contains("<p>"),
+            "{r}"
+        );
+        assert!(r.ends_with("It was replaced.\r\n"), "{r}");
+        for m in [&b""[..], b"\r\n", b"no headers", b" folded first\r\n\r\nb"] {
+            let _ = with_banner(m, "x");
+            let _ = replacement(m, "x");
         }
     }
 }

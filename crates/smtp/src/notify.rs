@@ -180,7 +180,7 @@ fn action_words(lang: &str, action: &str) -> &'static str {
 }
 
 /// Quoted-printable body (RFC 2045), CRLF line ends, lines at most 76 characters.
-fn quoted_printable(text: &str) -> String {
+pub(crate) fn quoted_printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for line in text.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -299,7 +299,10 @@ impl Notifier {
 
     /// The notices `inc` calls for: (audience, recipient address, message).
     pub fn notices(&self, inc: &Incident<'_>) -> Vec<(Audience, String, Vec<u8>)> {
-        let withheld_or_changed = matches!(inc.action, "quarantine" | "reject" | "drop" | "clean");
+        let withheld_or_changed = matches!(
+            inc.action,
+            "quarantine" | "replace" | "reject" | "drop" | "clean"
+        );
         let on = |list: &[String]| list.iter().any(|c| c == inc.class);
         let mut out = Vec::new();
         if on(&self.cfg.admin_on) {
@@ -308,7 +311,11 @@ impl Notifier {
             }
         }
         // A rejected message was never accepted: its recipients have nothing to learn.
-        if withheld_or_changed && inc.action != "reject" && on(&self.cfg.recipient_on) {
+        // `replace` delivers its own notice in place of the message.
+        if withheld_or_changed
+            && !matches!(inc.action, "reject" | "replace")
+            && on(&self.cfg.recipient_on)
+        {
             for r in inc.rcpts {
                 out.push((Audience::Recipient, r.clone()));
             }

@@ -823,6 +823,14 @@ impl GatewayInner {
                 };
                 Disposition::Reject(Reply::new(554, Some("5.7.1"), format!("{text} [{id}]")))
             }
+            Action::Tempfail => {
+                self.stats.tempfailed.fetch_add(1, Ordering::Relaxed);
+                Disposition::TempFail(Reply::new(
+                    451,
+                    Some("4.7.1"),
+                    format!("Message deferred by policy ({what}), try again later [{id}]"),
+                ))
+            }
             Action::Quarantine => {
                 let rec = self.record(meta, class.as_str(), action, &findings);
                 if let Err(e) = self.put(&rec, &msg) {
@@ -831,11 +839,48 @@ impl GatewayInner {
                 self.stats.quarantined.fetch_add(1, Ordering::Relaxed);
                 Disposition::Quarantined
             }
+            Action::Replace => {
+                // The original is kept (durably) before its notice goes out.
+                let rec = self.record(meta, class.as_str(), action, &findings);
+                if let Err(e) = self.put(&rec, &msg) {
+                    return fail(self.tempfail(id, "quarantine write failed", e));
+                }
+                self.stats.quarantined.fetch_add(1, Ordering::Relaxed);
+                let subject = headers::header_value(&msg, "Subject").unwrap_or_default();
+                let sender = if meta.mail_from.is_empty() {
+                    "<>"
+                } else {
+                    meta.mail_from.as_str()
+                };
+                let notice = wrap(
+                    &self
+                        .actions
+                        .replace_notice
+                        .replace("{id}", id)
+                        .replace("{from}", sender)
+                        .replace("{subject}", &subject)
+                        .replace("{threats}", &what),
+                    72,
+                );
+                let body = headers::prepend_header(
+                    &headers::replacement(&msg, &notice),
+                    STATUS_HEADER,
+                    &format!("replaced; {}; {what}", class.as_str()),
+                );
+                let body = self.add_stamp(&body, "cleaned");
+                if self.stamp.is_some() {
+                    outcome.stamp = Some("added:cleaned".into());
+                }
+                Disposition::Deliver {
+                    message: body,
+                    verdict: outcome.verdict.clone(),
+                }
+            }
             Action::Drop => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 Disposition::Dropped
             }
-            Action::Clean | Action::Tag | Action::Pass => {
+            Action::Clean | Action::Warn | Action::Tag | Action::Pass => {
                 if self.actions.backup_original && action != Action::Pass {
                     let rec = self.record(meta, "backup", action, &findings);
                     if let Err(e) = self.put(&rec, &msg) {
@@ -874,7 +919,7 @@ impl GatewayInner {
                     .filter(|f| {
                         matches!(
                             action_for(class_of(f), &self.actions),
-                            Action::Tag | Action::Pass
+                            Action::Warn | Action::Tag | Action::Pass
                         )
                     })
                     .collect();
@@ -912,6 +957,13 @@ impl GatewayInner {
                 }
                 if !tagged.is_empty() {
                     self.stats.tagged.fetch_add(1, Ordering::Relaxed);
+                }
+                if classes
+                    .iter()
+                    .any(|c| action_for(*c, &self.actions) == Action::Warn)
+                {
+                    let banner = wrap(&self.actions.warn_banner.replace("{threats}", &what), 72);
+                    body = headers::with_banner(&body, &banner);
                 }
                 let body = self.add_stamp(&body, result);
                 if self.stamp.is_some() {
