@@ -245,6 +245,7 @@ impl Config {
     pub fn validate(&self) -> Vec<String> {
         let mut e = self.smtp.validate();
         e.extend(self.queue.validate());
+        e.extend(self.actions.validate());
         e.extend(self.store.validate());
         e.extend(self.notify.validate());
         if !(self.spam.required_score.is_finite()

@@ -17,7 +17,7 @@
 use mxguard_milter::{
     Decision, EomResult, HandlerError, MessageContext, MilterHandler, Modification, SmtpReply,
 };
-use mxguard_smtp::pipeline::{Disposition, Evaluation, GatewayInner, MessageMeta};
+use mxguard_smtp::pipeline::{Disposition, Evaluation, GatewayInner, MessageMeta, RcptChange};
 use mxguard_smtp::proto::Reply;
 use mxguard_smtp::relay::RelayPolicy;
 use std::sync::atomic::Ordering;
@@ -65,9 +65,29 @@ impl MilterGateway {
             outcome,
         } = inner.evaluate(&meta, message.clone());
         let (eom, code) = match disposition {
-            Disposition::Deliver { message: after, .. } => {
+            Disposition::Deliver {
+                message: after,
+                rcpts,
+                ..
+            } => {
                 inner.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                let mods = mxguard_milter::diff::modifications(&message, &after);
+                let mut mods = mxguard_milter::diff::modifications(&message, &after);
+                match rcpts {
+                    RcptChange::Same => {}
+                    RcptChange::Redirect(to) => {
+                        for r in &meta.rcpts {
+                            mods.push(Modification::DeleteRecipient(format!("<{r}>")));
+                        }
+                        mods.push(Modification::AddRecipient {
+                            address: format!("<{to}>"),
+                            args: None,
+                        });
+                    }
+                    RcptChange::Bcc(to) => mods.push(Modification::AddRecipient {
+                        address: format!("<{to}>"),
+                        args: None,
+                    }),
+                }
                 (
                     EomResult {
                         modifications: mods,

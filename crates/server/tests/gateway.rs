@@ -761,3 +761,74 @@ fn replace_warn_and_tempfail_actions() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(g.maildir("user", 0, Duration::ZERO).is_empty());
 }
+
+/// `redirect`, `bcc` and a configured reject text.
+#[test]
+fn redirect_bcc_and_reject_text() {
+    let send = |port: u16| {
+        swaks(
+            port,
+            &[
+                "--to",
+                "user@example.com",
+                "--from",
+                "x@sender.test",
+                "--body",
+                EICAR,
+            ],
+        )
+    };
+    let g = Gateway::start(
+        "",
+        "[actions]\ninfected = \"redirect\"\nredirect_to = \"security@example.com\"\n",
+    );
+    let (ok, t) = send(g.port);
+    assert!(ok, "{t}");
+    let m = g.maildir("security", 1, WAIT);
+    assert_eq!(m.len(), 1, "{}", g.log_text());
+    assert!(text(&m[0]).contains("X-MXGuard-Status: infected; Win.Test.EICAR"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        g.maildir("user", 0, Duration::ZERO).is_empty(),
+        "not to the recipient"
+    );
+    drop(g);
+
+    let g = Gateway::start(
+        "",
+        "[actions]\ninfected = \"bcc\"\nbcc_to = \"audit@example.com\"\n",
+    );
+    let (ok, t) = send(g.port);
+    assert!(ok, "{t}");
+    assert_eq!(g.maildir("user", 1, WAIT).len(), 1, "{}", g.log_text());
+    assert_eq!(g.maildir("audit", 1, WAIT).len(), 1, "{}", g.log_text());
+    drop(g);
+
+    let g = Gateway::start(
+        "",
+        "[actions]\nreject_text = \"Not accepted here: {threats} ({class}, ref {id})\"\n",
+    );
+    let (ok, t) = send(g.port);
+    assert!(!ok);
+    assert!(
+        t.contains("554 5.7.1 Not accepted here: Win.Test.EICAR") && t.contains("(infected, ref "),
+        "{t}"
+    );
+    drop(g);
+
+    // A redirect needs somewhere to go.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[actions]\nsuspicious = \"redirect\"\n").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mxguard"))
+        .args(["config", "check"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("actions.redirect_to"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -214,6 +214,8 @@ pub enum Action {
     /// Kept in the quarantine; the recipients get a notice in its place
     /// (the original's From, To, Date and Subject, and `replace_notice`).
     Replace,
+    /// Delivered to `redirect_to` only, not to its recipients.
+    Redirect,
     /// Accepted and thrown away (logged).
     Drop,
     /// The offending parts are replaced by a text notice; the rest is delivered.
@@ -221,6 +223,8 @@ pub enum Action {
     /// Delivered with a warning banner (`warn_banner`) as a first text part,
     /// and `X-MXGuard-Status`.
     Warn,
+    /// Delivered to its recipients and a copy to `bcc_to`.
+    Bcc,
     /// Delivered with `X-MXGuard-Status` and a Subject prefix.
     Tag,
     /// Delivered, with the findings in `X-MXGuard-Status`.
@@ -234,9 +238,11 @@ impl Action {
             Action::Tempfail => "tempfail",
             Action::Quarantine => "quarantine",
             Action::Replace => "replace",
+            Action::Redirect => "redirect",
             Action::Drop => "drop",
             Action::Clean => "clean",
             Action::Warn => "warn",
+            Action::Bcc => "bcc",
             Action::Tag => "tag",
             Action::Pass => "pass",
         }
@@ -245,13 +251,15 @@ impl Action {
     /// Strictness, for picking one action when several verdict classes apply.
     pub fn rank(self) -> u8 {
         match self {
-            Action::Reject => 9,
-            Action::Tempfail => 8,
-            Action::Quarantine => 7,
-            Action::Replace => 6,
-            Action::Drop => 5,
-            Action::Clean => 4,
-            Action::Warn => 3,
+            Action::Reject => 11,
+            Action::Tempfail => 10,
+            Action::Quarantine => 9,
+            Action::Replace => 8,
+            Action::Redirect => 7,
+            Action::Drop => 6,
+            Action::Clean => 5,
+            Action::Warn => 4,
+            Action::Bcc => 3,
             Action::Tag => 2,
             Action::Pass => 1,
         }
@@ -286,6 +294,40 @@ pub struct ActionConfig {
     pub replace_notice: String,
     /// The banner of `warn`; `{threats}` is filled in.
     pub warn_banner: String,
+    /// Where `redirect` sends messages.
+    pub redirect_to: String,
+    /// Where `bcc` sends a copy.
+    pub bcc_to: String,
+    /// The text of `reject` (after `554 5.7.1`); `{threats}`, `{class}` and
+    /// `{id}` are filled in. Empty: a text per class.
+    pub reject_text: String,
+}
+
+impl ActionConfig {
+    /// Every problem at once, each with its key.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        let used =
+            |a: Action| [self.infected, self.suspicious, self.unscannable, self.spam].contains(&a);
+        for (a, key, v) in [
+            (Action::Redirect, "redirect_to", &self.redirect_to),
+            (Action::Bcc, "bcc_to", &self.bcc_to),
+        ] {
+            if used(a) && !v.contains('@') {
+                e.push(format!(
+                    "actions.{key}: an address is needed when an action is \"{}\"",
+                    a.as_str()
+                ));
+            }
+            if !v.is_empty() && (!v.contains('@') || v.contains(['<', '>', ' ', '\r', '\n'])) {
+                e.push(format!("actions.{key}: {v:?} is not a plain address"));
+            }
+        }
+        if self.reject_text.contains(['\r', '\n']) {
+            e.push("actions.reject_text: one line".into());
+        }
+        e
+    }
 }
 
 impl Default for ActionConfig {
@@ -301,6 +343,9 @@ impl Default for ActionConfig {
             clean_notice: "The attachment {name} was removed by the mail gateway because it contained {threat}.".into(),
             replace_notice: "The message from {from} with the subject \"{subject}\" contained {threats}. The mail gateway kept it in quarantine and delivered this notice instead (id {id}). Ask your administrator if you need the original.".into(),
             warn_banner: "WARNING: the mail gateway found {threats} in this message. Be careful with its links and attachments.".into(),
+            redirect_to: String::new(),
+            bcc_to: String::new(),
+            reject_text: String::new(),
         }
     }
 }

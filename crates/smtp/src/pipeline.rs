@@ -242,7 +242,11 @@ pub struct MessageMeta {
 pub enum Disposition {
     /// Deliver this message (possibly cleaned, tagged, stamped); `verdict`
     /// goes into the spool entry.
-    Deliver { message: Vec<u8>, verdict: String },
+    Deliver {
+        message: Vec<u8>,
+        verdict: String,
+        rcpts: RcptChange,
+    },
     /// Refuse it permanently with this reply.
     Reject(Reply),
     /// Kept in the quarantine (the copy is durable); nothing to deliver.
@@ -251,6 +255,17 @@ pub enum Disposition {
     Dropped,
     /// Nothing decided or stored; the sender retries later.
     TempFail(Reply),
+}
+
+/// Who a delivered message goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RcptChange {
+    /// Its envelope recipients.
+    Same,
+    /// Only this address (`redirect`).
+    Redirect(String),
+    /// Its recipients and this address (`bcc`).
+    Bcc(String),
 }
 
 /// What happened, for the log line and the event.
@@ -394,8 +409,20 @@ impl GatewayInner {
         env: &Envelope,
         msg: &[u8],
         verdict: &str,
+        rcpts: &RcptChange,
     ) -> std::io::Result<()> {
-        let senv = self.spool_envelope(id, info, env, verdict);
+        let mut senv = self.spool_envelope(id, info, env, verdict);
+        let extra = |address: &str| SpoolRcpt {
+            address: address.to_string(),
+            local: self.local_delivery,
+            notify: None,
+            orcpt: None,
+        };
+        match rcpts {
+            RcptChange::Same => {}
+            RcptChange::Redirect(a) => senv.rcpts = vec![extra(a)],
+            RcptChange::Bcc(a) => senv.rcpts.push(extra(a)),
+        }
         self.spool.store(&senv, msg)?;
         let _ = self.queue.send(crate::queue::Queued {
             id: id.to_string(),
@@ -521,19 +548,21 @@ impl GatewayInner {
         let queued_reply = || Reply::new(250, Some("2.0.0"), format!("Ok: queued as {id}"));
         let mut queued = false;
         let reply = match disposition {
-            Disposition::Deliver { message, verdict } => {
-                match self.enqueue(id, info, env, &message, &verdict) {
-                    Ok(()) => {
-                        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                        queued = true;
-                        queued_reply()
-                    }
-                    Err(e) => {
-                        outcome.action = "tempfail";
-                        self.tempfail(id, "spool write failed", e)
-                    }
+            Disposition::Deliver {
+                message,
+                verdict,
+                rcpts,
+            } => match self.enqueue(id, info, env, &message, &verdict, &rcpts) {
+                Ok(()) => {
+                    self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                    queued = true;
+                    queued_reply()
                 }
-            }
+                Err(e) => {
+                    outcome.action = "tempfail";
+                    self.tempfail(id, "spool write failed", e)
+                }
+            },
             Disposition::Reject(r) | Disposition::TempFail(r) => r,
             Disposition::Quarantined | Disposition::Dropped => queued_reply(),
         };
@@ -688,6 +717,7 @@ impl GatewayInner {
                             disposition: Disposition::Deliver {
                                 message: msg,
                                 verdict: "stamp".into(),
+                                rcpts: RcptChange::Same,
                             },
                             outcome: Outcome {
                                 action: "deliver",
@@ -749,6 +779,7 @@ impl GatewayInner {
                 disposition: Disposition::Deliver {
                     message: self.add_stamp(&msg, "clean"),
                     verdict: "clean".into(),
+                    rcpts: RcptChange::Same,
                 },
                 outcome: Outcome {
                     action: "deliver",
@@ -799,6 +830,7 @@ impl GatewayInner {
                             disposition: Disposition::Deliver {
                                 message: crate::stamp::strip(&msg).into_owned(),
                                 verdict: "released".into(),
+                                rcpts: RcptChange::Same,
                             },
                             outcome,
                         };
@@ -813,6 +845,13 @@ impl GatewayInner {
         let disposition = match action {
             Action::Reject => {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                let custom = (!self.actions.reject_text.is_empty()).then(|| {
+                    self.actions
+                        .reject_text
+                        .replace("{threats}", &what)
+                        .replace("{class}", class.as_str())
+                        .replace("{id}", id)
+                });
                 let text = match class {
                     Class::Infected => format!("Message refused: virus found ({what})"),
                     Class::Suspicious => format!("Message refused: suspicious content ({what})"),
@@ -821,7 +860,11 @@ impl GatewayInner {
                     }
                     Class::Spam => format!("Message refused as spam ({what})"),
                 };
-                Disposition::Reject(Reply::new(554, Some("5.7.1"), format!("{text} [{id}]")))
+                Disposition::Reject(Reply::new(
+                    554,
+                    Some("5.7.1"),
+                    custom.unwrap_or_else(|| format!("{text} [{id}]")),
+                ))
             }
             Action::Tempfail => {
                 self.stats.tempfailed.fetch_add(1, Ordering::Relaxed);
@@ -874,13 +917,19 @@ impl GatewayInner {
                 Disposition::Deliver {
                     message: body,
                     verdict: outcome.verdict.clone(),
+                    rcpts: RcptChange::Same,
                 }
             }
             Action::Drop => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 Disposition::Dropped
             }
-            Action::Clean | Action::Warn | Action::Tag | Action::Pass => {
+            Action::Clean
+            | Action::Warn
+            | Action::Redirect
+            | Action::Bcc
+            | Action::Tag
+            | Action::Pass => {
                 if self.actions.backup_original && action != Action::Pass {
                     let rec = self.record(meta, "backup", action, &findings);
                     if let Err(e) = self.put(&rec, &msg) {
@@ -919,7 +968,11 @@ impl GatewayInner {
                     .filter(|f| {
                         matches!(
                             action_for(class_of(f), &self.actions),
-                            Action::Warn | Action::Tag | Action::Pass
+                            Action::Warn
+                                | Action::Redirect
+                                | Action::Bcc
+                                | Action::Tag
+                                | Action::Pass
                         )
                     })
                     .collect();
@@ -969,9 +1022,18 @@ impl GatewayInner {
                 if self.stamp.is_some() {
                     outcome.stamp = Some(format!("added:{result}"));
                 }
+                let uses = |a: Action| classes.iter().any(|c| action_for(*c, &self.actions) == a);
+                let rcpts = if action == Action::Redirect {
+                    RcptChange::Redirect(self.actions.redirect_to.clone())
+                } else if uses(Action::Bcc) {
+                    RcptChange::Bcc(self.actions.bcc_to.clone())
+                } else {
+                    RcptChange::Same
+                };
                 Disposition::Deliver {
                     message: body,
                     verdict: outcome.verdict.clone(),
+                    rcpts,
                 }
             }
         };
