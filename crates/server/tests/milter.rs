@@ -127,7 +127,40 @@ fn postfix_with_the_gateway_as_milter() {
         assert!(g.terminate().success());
     }
 
-    // 3. Quarantined: in our store, and held in Postfix's hold queue.
+    // 3. Redirected: Postfix is told to drop the recipient and add ours.
+    {
+        let mut g = gateway(
+            milter_port,
+            "[actions]\ninfected = \"redirect\"\nredirect_to = \"security@example.com\"\n",
+            "",
+        );
+        let (ok, t) = swaks(
+            p.smtp_port,
+            &[
+                "--to",
+                "a@example.com",
+                "--from",
+                "s@sender.test",
+                "--header",
+                "Subject: REDIRECT-MARKER",
+                "--body",
+                EICAR,
+            ],
+        );
+        assert!(ok, "{t}\n{}", g.log_text());
+        let dump = p.delivered("REDIRECT-MARKER");
+        let at = dump.find("REDIRECT-MARKER").unwrap();
+        let start = dump[..at].rfind("X-Client-Addr:").unwrap_or(0);
+        let rcpts: Vec<&str> = dump[start..at]
+            .lines()
+            .filter_map(|l| l.strip_prefix("X-Rcpt-Args: "))
+            .collect();
+        assert_eq!(rcpts.len(), 1, "{}", &dump[start..at]);
+        assert!(rcpts[0].starts_with("<security@example.com>"), "{rcpts:?}");
+        assert!(g.terminate().success());
+    }
+
+    // 4. Quarantined: in our store, and held in Postfix's hold queue.
     {
         let g = gateway(
             milter_port,
