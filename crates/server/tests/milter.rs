@@ -160,7 +160,71 @@ fn postfix_with_the_gateway_as_milter() {
         assert!(g.terminate().success());
     }
 
-    // 4. Quarantined: in our store, and held in Postfix's hold queue.
+    // 4. Spam: scored with a model trained by `mxguard spam train`, tagged
+    //    through Postfix with our X-Spam headers and Subject prefix.
+    {
+        let mut g = gateway(milter_port, "", "");
+        let train = g.dir.path().join("train");
+        for (kind, text) in [
+            (
+                "ham",
+                "The kernel build passed review; the patch and the agenda follow tomorrow.",
+            ),
+            (
+                "spam",
+                "Buy cheap viagra now!!! Guaranteed free money, click here to order.",
+            ),
+        ] {
+            let d = train.join(kind);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..25 {
+                std::fs::write(
+                    d.join(format!("{i}.eml")),
+                    format!("Subject: {kind} {i}\r\n\r\n{text} {i}\r\n"),
+                )
+                .unwrap();
+            }
+        }
+        let o = g.mxguard(&[
+            "spam",
+            "train",
+            "--ham",
+            train.join("ham").to_str().unwrap(),
+            "--spam",
+            train.join("spam").to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(g.terminate().success());
+        g.child = support::spawn(&g.config, &g.log, &[]);
+        peers::wait_port(milter_port, "mxguard milter", &g.log);
+        let (ok, t) = swaks(
+            p.smtp_port,
+            &[
+                "--to",
+                "a@example.com",
+                "--from",
+                "s@sender.test",
+                "--header",
+                "Subject: SPAM-MARKER cheap pills",
+                "--body",
+                "Buy cheap viagra now, guaranteed free money, click here to order.",
+            ],
+        );
+        assert!(ok, "{t}\n{}", g.log_text());
+        let dump = p.delivered("SPAM-MARKER");
+        let at = dump.find("SPAM-MARKER").unwrap();
+        let start = dump[..at].rfind("X-Client-Addr:").unwrap_or(0);
+        let msg = &dump[start..];
+        assert!(msg.contains("X-Spam-Flag: YES"), "{msg}");
+        assert!(msg.contains("X-Spam-Status: Yes, score="), "{msg}");
+        assert!(
+            msg.contains("Subject: [SPAM] SPAM-MARKER cheap pills"),
+            "{msg}"
+        );
+        assert!(g.terminate().success());
+    }
+
+    // 5. Quarantined: in our store, and held in Postfix's hold queue.
     {
         let g = gateway(
             milter_port,
