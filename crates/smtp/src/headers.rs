@@ -31,12 +31,20 @@ pub fn header_end(msg: &[u8]) -> usize {
 
 /// The message with `name: value` put at the top of the header block.
 pub fn prepend_header(msg: &[u8], name: &str, value: &str) -> Vec<u8> {
+    prepend_headers(msg, &[(name, value)])
+}
+
+/// The message with the fields put at the top, in order, in one copy.
+pub fn prepend_headers(msg: &[u8], fields: &[(&str, &str)]) -> Vec<u8> {
     let eol = line_ending(msg);
-    let mut out = Vec::with_capacity(msg.len() + name.len() + value.len() + 4);
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(&sanitize(value, eol));
-    out.extend_from_slice(eol);
+    let extra: usize = fields.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut out = Vec::with_capacity(msg.len() + extra);
+    for (name, value) in fields {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(&sanitize(value, eol));
+        out.extend_from_slice(eol);
+    }
     out.extend_from_slice(msg);
     out
 }

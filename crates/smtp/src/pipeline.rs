@@ -598,14 +598,18 @@ impl GatewayInner {
             if let Disposition::Deliver { message, .. } = &mut ev.disposition {
                 let mut m = std::mem::take(message);
                 for h in SPAM_HEADERS {
-                    m = headers::remove_header(&m, h).into_owned();
+                    if let std::borrow::Cow::Owned(x) = headers::remove_header(&m, h) {
+                        m = x;
+                    }
                 }
-                m = headers::prepend_header(&m, "X-Spam-Score", &format!("{:.2}", r.score));
-                m = headers::prepend_header(&m, "X-Spam-Status", &r.status_header());
+                let (status, score) = (r.status_header(), format!("{:.2}", r.score));
+                let mut fields = Vec::with_capacity(3);
                 if r.spam {
-                    m = headers::prepend_header(&m, "X-Spam-Flag", "YES");
+                    fields.push(("X-Spam-Flag", "YES"));
                 }
-                *message = m;
+                fields.push(("X-Spam-Status", status.as_str()));
+                fields.push(("X-Spam-Score", score.as_str()));
+                *message = headers::prepend_headers(&m, &fields);
             }
             let only_spam = !ev.outcome.findings.is_empty()
                 && ev.outcome.findings.iter().all(|f| f.name == SPAM_FINDING);
