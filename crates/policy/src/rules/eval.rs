@@ -567,7 +567,7 @@ impl CompiledPolicy {
 }
 
 /// Orders actions strongest first and keeps one per kind (bcc: one per
-/// address; clean: the union of locations). A `pass` from a rule
+/// address; clean: the union of locations; notices: the union). A `pass` from a rule
 /// overrides everything else.
 fn combine(mut actions: Vec<PolicyAction>) -> Vec<PolicyAction> {
     if let Some(pass) = actions.iter().position(|a| {
@@ -584,6 +584,12 @@ fn combine(mut actions: Vec<PolicyAction>) -> Vec<PolicyAction> {
         });
         match same {
             Some(o) => {
+                // Notices of merged actions are kept (each once).
+                for n in a.notices {
+                    if !o.notices.contains(&n) {
+                        o.notices.push(n);
+                    }
+                }
                 if let (Action::Clean { locations }, Action::Clean { locations: more }) =
                     (&mut o.action, a.action)
                 {
