@@ -1059,12 +1059,17 @@ impl CompiledPolicy {
         }
         match CompiledPolicy::compile(&cfg) {
             Ok(p) if errors.is_empty() => Ok(p),
-            Ok(_) => Err(errors),
+            Ok(_) => {
+                errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+                Err(errors)
+            }
             Err(mut more) => {
                 for e in &mut more {
                     e.line = line_of(text, &e.path);
                 }
                 errors.extend(more);
+                // In file order (errors without a line last).
+                errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
                 Err(errors)
             }
         }

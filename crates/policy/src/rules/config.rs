@@ -719,11 +719,12 @@ impl Reader {
             return None;
         };
         let mut cleaned = t.clone();
-        let mut unknown = 0;
         // Each round removes one unknown key: at most one round per key.
         loop {
             match T::deserialize(Value::Table(cleaned.clone())) {
-                Ok(x) => return (unknown == 0).then_some(x),
+                // With unknown keys reported, the known ones still count:
+                // callers drop what they cannot use by their error count.
+                Ok(x) => return Some(x),
                 Err(e) => {
                     let msg = e.message().to_string();
                     let Some(rest) = msg.strip_prefix("unknown field `") else {
@@ -738,7 +739,6 @@ impl Reader {
                         self.err(path, ErrorKind::Shape(msg));
                         return None;
                     }
-                    unknown += 1;
                     self.err(join(path, &key), ErrorKind::UnknownKey { key, expected });
                 }
             }
@@ -1087,9 +1087,10 @@ impl Reader {
             );
             return None;
         }
+        let at_start = self.errors.len();
         let raw: RawMatch = self.table(path, v)?;
         let mut parts: Vec<Condition> = Vec::new();
-        let mut ok = true;
+        let mut ok = self.errors.len() == at_start;
         for (key, list, is_all) in [("all", &raw.all, true), ("any", &raw.any, false)] {
             let Some(list) = list else { continue };
             let p = join(path, key);
@@ -1239,7 +1240,10 @@ impl Reader {
     }
 
     fn text_test(&mut self, path: &str, v: &Value, field: TextField) -> Option<Test> {
+        let at_start = self.errors.len();
         let raw: RawText = self.table(path, v)?;
+        // With unknown keys (typos), "no operator" would only repeat them.
+        let typo = self.errors.len() > at_start;
         let before = self.errors.len();
         let field = match field {
             TextField::Header(_) => match self.required_string(path, "name", &raw.name) {
@@ -1310,7 +1314,7 @@ impl Reader {
             || !test.regex.is_empty()
             || !test.addresses.is_empty()
             || test.exists.is_some();
-        if !has_op {
+        if !has_op && !typo {
             self.err(
                 path,
                 ErrorKind::Invalid(
@@ -1327,7 +1331,7 @@ impl Reader {
                 ErrorKind::Invalid("`exists = false` cannot be combined with value tests".into()),
             );
         }
-        (self.errors.len() == before).then_some(Test::Text { field, test })
+        (self.errors.len() == before && !typo).then_some(Test::Text { field, test })
     }
 
     fn attachment_test(&mut self, path: &str, v: &Value) -> Option<AttachmentTest> {
@@ -1373,7 +1377,9 @@ impl Reader {
     }
 
     fn rule(&mut self, path: &str, v: &Value) -> Option<Rule> {
+        let at_start = self.errors.len();
         let raw: RawRule = self.table(path, v)?;
+        let typo = self.errors.len() > at_start;
         let before = self.errors.len();
         let name = self.required_string(path, "name", &raw.name);
         if let Some(n) = &name {
@@ -1412,17 +1418,19 @@ impl Reader {
         let condition = match &raw.matcher {
             Some(m) => self.condition(&join(path, "match"), m, 0),
             None => {
-                self.err(path, ErrorKind::Missing("match"));
+                if !typo {
+                    self.err(path, ErrorKind::Missing("match"));
+                }
                 None
             }
         };
-        if raw.score.is_none() && raw.action.is_none() {
+        if raw.score.is_none() && raw.action.is_none() && !typo {
             self.err(
                 path,
                 ErrorKind::Invalid("a rule needs a `score`, an `action` or both".into()),
             );
         }
-        if self.errors.len() != before {
+        if self.errors.len() != before || typo {
             return None;
         }
         Some(Rule {
@@ -1469,13 +1477,15 @@ impl Reader {
             high_score: self.float(&join(path, "high_score"), &raw.high_score),
             high_action: self.action_table(&join(path, "high_action"), &raw.high_action),
         };
-        if p.high_score.is_some() != p.high_action.is_some() && self.errors.len() == before {
+        if p.high_score.is_some() != p.high_action.is_some() && raw.high_action.is_none() {
             self.err(
                 path,
                 ErrorKind::Invalid("`high_score` and `high_action` go together".into()),
             );
         }
-        (self.errors.len() == before).then_some(p)
+        // Kept even with errors, so that its references (rules, groups,
+        // lists) are checked too; the config is refused anyway.
+        Some(p)
     }
 
     fn phishing(&mut self, path: &str, v: &Option<Value>) -> PhishingSettings {
@@ -1634,9 +1644,9 @@ impl PolicyConfig {
         }
     }
 
-    /// Everything that parsed, and every error. Bad rules, lists and
-    /// policies are left out of the config, so the rest can still be
-    /// compiled and checked.
+    /// Everything that parsed, and every error. Bad rules and lists are
+    /// left out of the config (bad policies are kept with defaults for the
+    /// bad keys), so the rest can still be compiled and checked.
     pub fn parse_partial(text: &str, section: &str) -> (PolicyConfig, Vec<ConfigError>) {
         let mut cfg = PolicyConfig::default();
         let mut errors = Vec::new();
