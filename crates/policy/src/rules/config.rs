@@ -1446,7 +1446,6 @@ impl Reader {
 
     fn policy(&mut self, path: &str, v: &Value) -> Option<Policy> {
         let raw: RawPolicy = self.table(path, v)?;
-        let before = self.errors.len();
         let name = self.required_string(path, "name", &raw.name);
         let direction = match &raw.direction {
             Some(d) => self.direction(&join(path, "direction"), d, true),

@@ -117,8 +117,11 @@ fn has_patterns(m: &FieldMatcher) -> bool {
     m.ac.is_some() || m.raw.is_some() || m.folded.is_some() || !m.equals.is_empty()
 }
 
-/// A header's values, RFC 2047 encoded words decoded, one per line.
-fn header_text(facts: &MessageFacts, name: &str) -> String {
+/// A header's values, RFC 2047 encoded words decoded, one per line;
+/// `None` when the message has no such header (value tests then do not
+/// match; `exists = false` tests absence).
+fn header_text(facts: &MessageFacts, name: &str) -> Option<String> {
+    facts.header(name)?;
     let mut out = String::new();
     for v in facts.header_values(name) {
         if !out.is_empty() {
@@ -139,7 +142,7 @@ fn header_text(facts: &MessageFacts, name: &str) -> String {
             break;
         }
     }
-    out
+    Some(out)
 }
 
 /// What phase 1 learned about a message.
@@ -262,10 +265,13 @@ impl CompiledPolicy {
                     owned = facts.recipients.join("\n");
                     &owned
                 }
-                TextField::Header(name) => {
-                    owned = header_text(facts, name);
-                    &owned
-                }
+                TextField::Header(name) => match header_text(facts, name) {
+                    Some(t) => {
+                        owned = t;
+                        &owned
+                    }
+                    None => continue,
+                },
                 TextField::Body => {
                     owned = facts
                         .texts
