@@ -124,20 +124,16 @@ fn check(case: &str, v: &PolicyVerdict, e: &ExpVerdict) -> Vec<String> {
                     }
                 }
             }
-            Action::Redirect { to } => {
-                if e.redirect_to.as_ref() != Some(to) {
-                    fail(format!("redirect to {to:?}"));
-                }
+            Action::Redirect { to } if e.redirect_to.as_ref() != Some(to) => {
+                fail(format!("redirect to {to:?}"));
             }
-            Action::Warn { banner } => {
-                if e.banner.as_ref() != Some(banner) {
-                    fail(format!("banner {banner:?}"));
-                }
+            Action::Warn { banner } if e.banner.as_ref() != Some(banner) => {
+                fail(format!("banner {banner:?}"));
             }
-            Action::Tag { subject_tag } => {
-                if e.subject_tag.is_some() && &e.subject_tag != subject_tag {
-                    fail(format!("subject tag {subject_tag:?}"));
-                }
+            Action::Tag { subject_tag }
+                if e.subject_tag.is_some() && &e.subject_tag != subject_tag =>
+            {
+                fail(format!("subject tag {subject_tag:?}"));
             }
             Action::Clean { locations } => match &e.clean {
                 Some(want) => {

@@ -895,14 +895,13 @@ impl<'c> Compiler<'c> {
             }
         }
         chosen.extend((0..rules.len()).filter(|i| wanted.contains(i)));
-        let entry = CompiledPolicyEntry {
+        CompiledPolicyEntry {
             policy: p.clone(),
             recipients: address_set(&recipients, &mut self.errors),
             allow: address_set(&allow, &mut self.errors),
             deny: address_set(&deny, &mut self.errors),
             rules: chosen,
-        };
-        entry
+        }
     }
 }
 

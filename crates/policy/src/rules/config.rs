@@ -347,6 +347,9 @@ pub enum Test {
 }
 
 /// A rule's match condition.
+// Built once per config and compiled away: the size of a test inline does
+// not matter, boxing it would only make the tree harder to build and read.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     All(Vec<Condition>),
