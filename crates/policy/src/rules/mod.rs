@@ -15,6 +15,14 @@
 //! - [`phishing`]: the built-in phishing checks.
 //! - [`verdict`]: [`Envelope`] in, [`PolicyVerdict`] out.
 //!
+//! # Config
+//! `crates/policy/examples/policy.toml` is a complete, commented example
+//! (compiled by a test, so it stays true). In mxguard's config file the
+//! same keys sit under `[policy]`: `CompiledPolicy::from_toml(text,
+//! "policy")`, and error paths read `policy.rules[3].match.body.regex[0]`.
+//! Regexes use the `regex` crate's syntax with `\b` as an ASCII word
+//! boundary (see [`compile`]).
+//!
 //! # DESIGN
 //! Many rules, one pass per field. Compilation numbers every test of
 //! every rule (a *leaf*) and puts all keywords over one field (subject,
