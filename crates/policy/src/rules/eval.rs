@@ -21,9 +21,9 @@ use crate::spam::{SpamResult, DEFAULT_REQUIRED};
 /// Most bytes of one field the matchers read (the body is already capped
 /// at `facts::MAX_TEXT`; this bounds headers and joined values).
 pub const MAX_FIELD_BYTES: usize = 1 << 20;
-/// Most envelope recipients evaluated; the rest share the last one's
-/// verdict group by policy as usual but are not matched by recipient
-/// tests.
+/// Most envelope recipients that recipient tests look at; recipients
+/// beyond it still get their policy's verdict, recipient tests just do
+/// not see them.
 pub const MAX_RECIPIENTS: usize = 1000;
 /// Most distinct URLs looked at per message.
 pub const MAX_URLS: usize = crate::facts::MAX_LINKS;

@@ -19,9 +19,9 @@
 //! `f.r.e.e`, `f-r-e-e`, `f. r. e. e` read `free`. The result starts and
 //! ends with a space, so a whole word is ` word ` in it.
 //!
-//! Guarantees: never panics; linear in the input; reads at most the
-//! `limit` bytes given (cut at a character boundary); the output is at
-//! most three times that long.
+//! Guarantees: never panics; reads at most the `limit` bytes given (cut
+//! at a character boundary); time and output are linear in that (a
+//! character decomposes into at most 18, in practice 1-3).
 
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
