@@ -16,6 +16,8 @@ pub const MAX_TEXT: usize = 512 * 1024;
 pub const MAX_LINKS: usize = 2000;
 /// Most attachments kept per message.
 pub const MAX_ATTACHMENTS: usize = 500;
+/// Most bytes of an HTML attachment searched for a password form.
+pub const MAX_FORM_SCAN: usize = 1024 * 1024;
 
 /// One text or HTML part.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,14 @@ pub struct Attachment {
     pub location: String,
     /// Inside an archive or another container that is not the message.
     pub nested: bool,
+    /// A named text or HTML object (an attachment such as `login.html`):
+    /// its text is also in [`MessageFacts::texts`]. The classifier's
+    /// tokens skip these so its features stay as they were trained.
+    pub is_text: bool,
+    /// An HTML attachment holding a form with a password field (`<form`
+    /// and `type=password`, case, spaces and quotes ignored, first
+    /// [`MAX_FORM_SCAN`] bytes): the typical phishing login page.
+    pub html_form_password: bool,
 }
 
 /// The facts of one message.
@@ -203,11 +213,26 @@ fn html_tags(data: &[u8]) -> Vec<String> {
     out
 }
 
+/// Whether HTML source holds a form with a password field: `<form` and
+/// `type=password` after dropping ASCII whitespace, quotes and NULs (so
+/// UTF-16 HTML works too), ASCII case ignored. Scans at most
+/// [`MAX_FORM_SCAN`] bytes; never panics.
+pub fn html_form_password(data: &[u8]) -> bool {
+    let data = &data[..data.len().min(MAX_FORM_SCAN)];
+    let squeezed: Vec<u8> = data
+        .iter()
+        .filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'\'' | 0))
+        .map(|b| b.to_ascii_lowercase())
+        .collect();
+    let finder = |needle: &[u8]| memchr::memmem::find(&squeezed, needle).is_some();
+    finder(b"<form") && finder(b"type=password")
+}
+
 impl Visitor for FactsCollector<'_> {
     fn object(&mut self, obj: &ScanObject<'_>) -> Flow {
         let f = &mut *self.facts;
+        let html = matches!(obj.file_type, FileType::Html | FileType::HtmlUtf16);
         if let Some(t) = &obj.text {
-            let html = matches!(obj.file_type, FileType::Html | FileType::HtmlUtf16);
             let room = MAX_TEXT.saturating_sub(self.text_bytes);
             if room > 0 {
                 let mut cut = t.len().min(room);
@@ -226,7 +251,10 @@ impl Visitor for FactsCollector<'_> {
                     declared_type: obj.declared_type.clone(),
                 });
             }
-        } else if obj.depth > 0
+        }
+        let named_text = obj.text.is_some() && obj.name.is_some();
+        if obj.depth > 0
+            && (obj.text.is_none() || named_text)
             && !matches!(obj.file_type, FileType::Mail)
             && f.attachments.len() < MAX_ATTACHMENTS
         {
@@ -238,6 +266,8 @@ impl Visitor for FactsCollector<'_> {
                 size: obj.data.len() as u64,
                 location: obj.location.clone(),
                 nested,
+                is_text: named_text,
+                html_form_password: html && html_form_password(&obj.data),
             });
         }
         let room = MAX_LINKS.saturating_sub(f.links.len());

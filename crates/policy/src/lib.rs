@@ -8,6 +8,10 @@
 //! - [`tokens`] and [`bayes`]: the statistical spam classifier (token counts,
 //!   Robinson's chi-squared combining); [`spam`]: its points against a
 //!   required score.
+//! - [`rules`]: the rules engine: a TOML policy (lists, synonyms, rules,
+//!   per-direction and per-recipient policies, built-in phishing checks)
+//!   compiled into one matcher per field ([`CompiledPolicy`]) and
+//!   evaluated into one [`PolicyVerdict`] per policy.
 //!
 //! # DESIGN
 //! The classifier's quality is measured, not assumed: `bench/spam.sh`
@@ -16,10 +20,15 @@
 
 pub mod bayes;
 pub mod facts;
+pub mod rules;
 pub mod spam;
 pub mod tokens;
 
 pub use bayes::{Classification, Clue, Model, ModelError};
 pub use facts::{FactsCollector, MessageFacts};
+pub use rules::{
+    Action, CompiledPolicy, ConfigError, Envelope, PolicyAction, PolicyConfig, PolicyHit,
+    PolicyVerdict,
+};
 pub use spam::{RuleHit, SpamFilter, SpamResult};
 pub use tokens::{tokenize, tokenize_named, Tokens};

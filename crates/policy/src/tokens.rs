@@ -336,7 +336,7 @@ fn tokenize_with(f: &MessageFacts, names: bool) -> Tokens {
     );
 
     // Attachments.
-    for a in &f.attachments {
+    for a in f.attachments.iter().filter(|a| !a.is_text) {
         if let Some(n) = &a.name {
             if let Some((_, ext)) = n.rsplit_once('.') {
                 t.add("att:ext:", &ext.to_ascii_lowercase());
