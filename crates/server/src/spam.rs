@@ -54,6 +54,11 @@ pub enum SpamCommand {
         /// Also list the strongest tokens behind the classifier's verdict.
         #[arg(long)]
         explain: bool,
+        /// A policy file (rules, lists, phishing checks): its rules add their
+        /// points to the classifier's and its threshold decides. Without a
+        /// trained model, the rules alone.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
     },
 }
 
@@ -224,18 +229,75 @@ pub fn run(a: SpamArgs) -> Result<ExitCode> {
             required,
             json,
             explain,
+            policy,
         } => {
             let path = model_path(&cfg, &model);
-            let mut filter = SpamFilter::new(load_model(&path)?);
+            let policy = match &policy {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    Some(
+                        mxguard_policy::CompiledPolicy::from_toml(&text, "").map_err(|e| {
+                            anyhow::anyhow!(
+                                "{}: invalid policy:\n{}",
+                                p.display(),
+                                mxguard_policy::rules::format_errors(&e)
+                            )
+                        })?,
+                    )
+                }
+                None => None,
+            };
+            // The rules can work without a trained model; the classifier cannot.
+            let model = if policy.is_some() && !path.exists() {
+                Model::new()
+            } else {
+                load_model(&path)?
+            };
+            let bayes = !model.is_empty();
+            let mut filter = SpamFilter::new(model);
             filter.required = required.unwrap_or(cfg.spam.required_score);
             filter.bayes_weight = cfg.spam.bayes_weight;
-            let required = filter.required;
             let out = std::io::stdout();
             let mut out = out.lock();
             for msg in read_messages(&paths)? {
                 let facts = MessageFacts::gather(&decoder, &msg.data);
-                let r = filter.check(&facts);
+                let mut r = filter.check(&facts);
+                if !bayes {
+                    r.rules.clear();
+                    r.score = 0.0;
+                    r.spam = false;
+                }
+                let mut actions: Vec<String> = Vec::new();
+                if let Some(p) = &policy {
+                    // The first verdict: with no envelope, the message's own
+                    // To/Cc addresses choose the policy.
+                    let env = mxguard_policy::Envelope {
+                        rcpts: &[],
+                        local_domains: &cfg.smtp.local_domains,
+                        ..Default::default()
+                    };
+                    if let Some(v) = p.evaluate(&facts, &env, Some(&r)).into_iter().next() {
+                        r.score = v.score;
+                        r.required = v.required;
+                        r.spam = v.spam;
+                        r.rules = v
+                            .hits
+                            .iter()
+                            .map(|h| mxguard_policy::RuleHit {
+                                name: h.name.clone(),
+                                points: h.points,
+                            })
+                            .collect();
+                        actions = v
+                            .actions
+                            .iter()
+                            .map(|a| format!("{} ({})", a.action.kind().name(), a.rule))
+                            .collect();
+                    }
+                }
                 let score = r.score;
+                let required = r.required;
                 let label = if r.spam { "spam" } else { "ham" };
                 let clues: Vec<(String, f64)> = if explain {
                     let tokens = tokenize_named(&facts);
@@ -263,6 +325,7 @@ pub fn run(a: SpamArgs) -> Result<ExitCode> {
                         "label": label,
                         "rules": r.rules.iter().map(|h| serde_json::json!({"name": h.name, "score": h.points})).collect::<Vec<_>>(),
                         "probability": (r.probability * 10000.0).round() / 10000.0,
+                        "actions": actions,
                     });
                     if explain {
                         v["clues"] = serde_json::json!(clues);
@@ -276,10 +339,15 @@ pub fn run(a: SpamArgs) -> Result<ExitCode> {
                         .collect();
                     writeln!(
                         out,
-                        "{}: {label} score={score:.2} required={required:.1} {} (p={:.4})",
+                        "{}: {label} score={score:.2} required={required:.1} {} (p={:.4}){}",
                         msg.name,
                         rules.join(" "),
-                        r.probability
+                        r.probability,
+                        if actions.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" actions: {}", actions.join(", "))
+                        }
                     )?;
                     for (t, p) in &clues {
                         writeln!(out, "    {p:.3} {t}")?;

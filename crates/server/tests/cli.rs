@@ -68,3 +68,59 @@ fn exit_codes_and_error_lines() {
     assert_eq!(inf["threats"][0]["name"], "Win.Test.EICAR_HDB-1");
     assert_eq!(inf["size"], 68);
 }
+
+/// `mxguard spam check --policy`: the rules fire (here through leetspeak and
+/// case folding), their points decide, and the actions are listed; a bad
+/// policy file is refused with the key path of each mistake.
+#[test]
+fn spam_check_with_a_policy_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[rules]]\nname = \"LOTTERY\"\ngroup = \"spam\"\nscore = 6.0\n\
+         match = { body = { keywords = [\"lottery\", \"claim your prize\"], min = 2 } }\n",
+    )
+    .unwrap();
+    let spam = dir.path().join("spam.eml");
+    std::fs::write(
+        &spam,
+        "Subject: you won\r\nTo: a@example.com\r\n\r\nThe l0ttery says: CLAIM YOUR PRIZE now.\r\n",
+    )
+    .unwrap();
+    let ham = dir.path().join("ham.eml");
+    std::fs::write(&ham, "Subject: notes\r\n\r\nThe lottery of life.\r\n").unwrap();
+    let model = dir.path().join("none.model");
+    let (p, m, s, h) = (
+        policy.to_str().unwrap(),
+        model.to_str().unwrap(),
+        spam.to_str().unwrap(),
+        ham.to_str().unwrap(),
+    );
+    let (code, out, err) = mxguard(&["spam", "check", "--json", "--policy", p, "--model", m, s, h]);
+    assert_eq!(code, 0, "{err}");
+    let v: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(v[0]["label"], "spam", "{out}");
+    assert_eq!(v[0]["rules"][0]["name"], "LOTTERY");
+    assert_eq!(v[0]["score"], 6.0);
+    assert!(
+        v[0]["actions"][0].as_str().unwrap().starts_with("tag"),
+        "{out}"
+    );
+    assert_eq!(
+        v[1]["label"], "ham",
+        "one keyword is not enough (min = 2): {out}"
+    );
+
+    std::fs::write(
+        &policy,
+        "[[rules]]\nname = \"BAD\"\nscore = 1.0\nmatch = { body = { regex = [\"(\"] } }\n",
+    )
+    .unwrap();
+    let (code, _, err) = mxguard(&["spam", "check", "--policy", p, "--model", m, s]);
+    assert_ne!(code, 0);
+    assert!(err.contains("rules[0].match.body.regex"), "{err}");
+}
