@@ -52,6 +52,7 @@ impl MilterGateway {
             mail_from: ctx.sender.clone().unwrap_or_default(),
             rcpts: ctx.recipients.iter().map(|r| r.address.clone()).collect(),
             trusted: client.is_some_and(|ip| self.relay.is_trusted(ip)),
+            subject: inner.subject_for_notices(&message),
         };
         let size = message.len();
         let permit = match inner.reserve_event(&meta, size) {

@@ -235,6 +235,8 @@ pub struct MessageMeta {
     pub rcpts: Vec<String>,
     /// The client may vouch for stamps and release tokens (`trusted_networks`).
     pub trusted: bool,
+    /// The Subject, for notices (filled by the front-end when notices are on).
+    pub subject: String,
 }
 
 /// Where a message goes after the scan and the action.
@@ -471,6 +473,11 @@ impl GatewayInner {
         queued: bool,
         elapsed: std::time::Duration,
     ) {
+        // Notices describe what finally happened (after the front-end's own
+        // last step, such as the spool write), so they are sent from here.
+        if let Some(n) = &self.notify {
+            self.notify(n, meta, outcome);
+        }
         let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
         tracing::info!(
             target: "mxguard::event",
@@ -531,6 +538,7 @@ impl GatewayInner {
             mail_from: env.sender_string(),
             rcpts: env.rcpts.iter().map(|r| r.address.to_string()).collect(),
             trusted: info.trusted,
+            subject: self.subject_for_notices(&message),
         };
         let permit = match self.reserve_event(&meta, size) {
             Ok(p) => p,
@@ -585,15 +593,7 @@ impl GatewayInner {
     /// quarantine copies (durable before this returns). Blocking (scan, store).
     pub fn evaluate(&self, meta: &MessageMeta, message: Vec<u8>) -> Evaluation {
         let mut spam = None;
-        let subject = self
-            .notify
-            .as_ref()
-            .and_then(|_| headers::header_value(&message, "Subject"))
-            .unwrap_or_default();
         let mut ev = self.evaluate_inner(meta, message, &mut spam);
-        if let Some(n) = &self.notify {
-            self.notify(n, meta, &subject, &ev.outcome);
-        }
         if let Some(r) = spam {
             if let Disposition::Deliver { message, .. } = &mut ev.disposition {
                 let mut m = std::mem::take(message);
@@ -621,14 +621,16 @@ impl GatewayInner {
         ev
     }
 
-    /// Queues the notices an outcome calls for (see [`crate::notify`]).
-    fn notify(
-        &self,
-        n: &crate::notify::Notifier,
-        meta: &MessageMeta,
-        subject: &str,
-        outcome: &Outcome,
-    ) {
+    /// The Subject of `message` when notices are configured (they quote it), else empty.
+    pub fn subject_for_notices(&self, message: &[u8]) -> String {
+        self.notify
+            .as_ref()
+            .and_then(|_| headers::header_value(message, "Subject"))
+            .unwrap_or_default()
+    }
+
+    /// Queues the notices a final outcome calls for (see [`crate::notify`]).
+    fn notify(&self, n: &crate::notify::Notifier, meta: &MessageMeta, outcome: &Outcome) {
         if outcome.findings.is_empty()
             || outcome.action == "tempfail"
             || outcome.action == "deliver"
@@ -650,7 +652,7 @@ impl GatewayInner {
             client_ip: &meta.client_ip,
             mail_from: &meta.mail_from,
             rcpts: &meta.rcpts,
-            subject,
+            subject: &meta.subject,
             action: outcome.action,
             class: class.as_str(),
             findings: &outcome.findings,

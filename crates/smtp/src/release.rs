@@ -29,7 +29,7 @@ pub enum ReleaseError {
         "quarantine item {0} was already released to every recipient (name them to deliver again)"
     )]
     AlreadyReleased(String),
-    #[error("writing the released message to the spool: {0}")]
+    #[error("the release is recorded but the message could not be spooled ({0}); release it again naming its recipients with --to")]
     Spool(#[from] std::io::Error),
 }
 
