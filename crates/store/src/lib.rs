@@ -26,8 +26,8 @@
 //! has its own migrations folder (`migrations/sqlite`, `migrations/postgres`),
 //! embedded in the binary and applied by [`Store::open`];
 //! [`Store::schema_version`] reports the newest applied. Numbering: 1
-//! quarantine, 2 events, 3 report counters; users and config history (the
-//! console) take the next numbers. A database migrated by a newer mxguard is
+//! quarantine, 2 events, 3 report counters, 4 the console's users,
+//! sessions, API tokens and policy history ([`console`]). A database migrated by a newer mxguard is
 //! refused with [`StoreError::SchemaTooNew`].
 //!
 //! ## Schema
@@ -111,6 +111,7 @@
 //! [`EventWriter::send_blocking`] / [`EventWriter::reserve_blocking`] for
 //! events.
 
+pub mod console;
 mod error;
 pub mod events;
 pub mod quarantine;
@@ -118,6 +119,7 @@ pub mod report;
 mod sql;
 pub mod writer;
 
+pub use console::{token_hash, ApiToken, PolicyChange, Session, User};
 pub use error::{Result, StoreError};
 pub use events::{EngineVerdict, Event, EventQuery, StoredEvent};
 pub use quarantine::{
