@@ -71,7 +71,9 @@ pub fn view(raw: &[u8]) -> SafeView {
             ..Default::default()
         };
     };
-    let html_only = msg.text_body_count() == 0 && msg.html_body_count() > 0;
+    let html_only = msg
+        .text_part(0)
+        .is_some_and(|p| matches!(p.body, mail_parser::PartType::Html(_)));
     let body = msg.body_text(0).map(|c| c.into_owned()).unwrap_or_default();
     let (text, truncated) = cut(&body, MAX_TEXT);
     let attachments = msg
