@@ -190,8 +190,18 @@ async fn serve(cfg: Config) -> Result<()> {
     tracing::info!(count = set.len(), version = %sigs, cached = info.from_cache, "signatures loaded");
     // The spam filter: a trained model, read once at start.
     let spam = load_spam(&cfg, &data);
+    // The rules engine: checked by `Config::validate` already.
+    let policy = Arc::new(cfg.load_policy()?);
+    tracing::info!(
+        source = ?cfg.policy_source(),
+        rules = policy.rule_names().count(),
+        policies = policy.policy_names().count(),
+        "policy loaded"
+    );
     let mut engine_cfg = cfg.engine.clone();
-    engine_cfg.text = spam.is_some();
+    // Text and links for the rules engine; always on, so a policy saved
+    // later (console, reload) sees the same facts as one present at start.
+    engine_cfg.text = true;
     // One holder for every front-end; the clamd socket reloads through it.
     let engines = Arc::new(crate::engines::Engines::from_set(
         &engine_cfg,
@@ -306,6 +316,8 @@ async fn serve(cfg: Config) -> Result<()> {
                 local_delivery,
             })),
             local_delivery,
+            policy: std::sync::RwLock::new(policy),
+            local_domains: cfg.smtp.local_domains.clone(),
         }),
     };
     let session_cfg = SessionConfig {
