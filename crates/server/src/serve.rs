@@ -423,12 +423,14 @@ async fn serve(cfg: Config) -> Result<()> {
         })
     };
     let expiry_task = tokio::spawn(expire_loop(store.clone(), cfg.store.clone()));
+    let reload_task = tokio::spawn(reload_policy_on_hangup(cfg.clone(), gateway.inner.clone()));
     tokio::select! {
         _ = wait_for_signal() => {}
         _ = crate::clamd::shutdown_requested(&clamd) => {}
     }
     stats_task.abort();
     expiry_task.abort();
+    reload_task.abort();
     tracing::info!("shutting down: finishing sessions in progress");
     shutdown.cancel();
     crate::clamd::stop(clamd, SHUTDOWN_GRACE).await;
@@ -556,6 +558,51 @@ fn stats_line(g: &Gateway, q: &Queue) -> String {
         l(&q.stats.failed),
         l(&q.stats.bounces),
     )
+}
+
+/// SIGHUP reads the policy again (the config file's `[policy]`, or the
+/// policy file) and swaps it in; a policy with errors is logged with every
+/// error and the running one is kept.
+async fn reload_policy_on_hangup(cfg: Config, gateway: Arc<GatewayInner>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let fresh = match &cfg.origin {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()));
+                    text.and_then(|t| {
+                        let mut c: Config = toml::from_str(&t)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                        c.source = t;
+                        c.origin = Some(path.clone());
+                        Ok(c)
+                    })
+                }
+                None => Ok(cfg.clone()),
+            };
+            match fresh.and_then(|c| c.load_policy()) {
+                Ok(p) => {
+                    tracing::info!(
+                        rules = p.rule_names().count(),
+                        policies = p.policy_names().count(),
+                        "policy reloaded (SIGHUP)"
+                    );
+                    gateway.set_policy(Arc::new(p));
+                }
+                Err(e) => tracing::error!("policy not reloaded, the running one is kept: {e:#}"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (cfg, gateway);
+        std::future::pending::<()>().await;
+    }
 }
 
 async fn wait_for_signal() {

@@ -1442,10 +1442,16 @@ impl GatewayInner {
         let locations: Vec<&str> = targets.iter().map(|f| f.location.as_str()).collect();
         let template = self.actions.clean_notice.clone();
         let notice = |part: &mxguard_decode::rewrite::RemovedPart| {
-            let mut threats: Vec<&str> = targets
+            // A policy rule is not a threat name: say what it is.
+            let mut threats: Vec<String> = targets
                 .iter()
                 .filter(|f| part.found.iter().any(|l| *l == f.location))
-                .map(|f| f.name.as_str())
+                .map(|f| match f.name.strip_prefix("Policy.") {
+                    Some(rule) if class_of(f) == Class::Policy => {
+                        format!("content the mail policy does not allow (rule {rule})")
+                    }
+                    _ => f.name.clone(),
+                })
                 .collect();
             threats.dedup();
             wrap(
