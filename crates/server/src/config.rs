@@ -172,6 +172,12 @@ pub struct SpamConfig {
     /// The classifier is used once it has learned at least this many ham
     /// and this many spam messages.
     pub min_trained: u32,
+    /// A quarantined spam released by an administrator (CLI or console) is
+    /// learned as ham: the model learns from its false positives.
+    pub learn_from_releases: bool,
+    /// How often the model file is checked for changes, in seconds (a
+    /// changed model is loaded without a restart).
+    pub reload_check_secs: u64,
 }
 
 impl Default for SpamConfig {
@@ -182,6 +188,8 @@ impl Default for SpamConfig {
             required_score: mxguard_policy::spam::DEFAULT_REQUIRED,
             bayes_weight: mxguard_policy::spam::DEFAULT_BAYES_WEIGHT,
             min_trained: 20,
+            learn_from_releases: true,
+            reload_check_secs: 15,
         }
     }
 }
@@ -288,6 +296,9 @@ impl Config {
                 "spam.required_score, spam.bayes_weight: finite numbers, the weight not negative"
                     .into(),
             );
+        }
+        if self.spam.reload_check_secs == 0 {
+            e.push("spam.reload_check_secs: at least 1".into());
         }
         if self.node_id.is_empty()
             || !self

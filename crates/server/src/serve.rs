@@ -308,7 +308,7 @@ async fn serve(cfg: Config) -> Result<()> {
             stamp,
             queue: tx,
             stats: Stats::default(),
-            spam,
+            spam: std::sync::RwLock::new(spam),
             notify: Some(Arc::new(mxguard_smtp::notify::Notifier {
                 cfg: cfg.notify.clone(),
                 hostname: cfg.smtp.hostname.clone(),
@@ -424,6 +424,11 @@ async fn serve(cfg: Config) -> Result<()> {
     };
     let expiry_task = tokio::spawn(expire_loop(store.clone(), cfg.store.clone()));
     let reload_task = tokio::spawn(reload_policy_on_hangup(cfg.clone(), gateway.inner.clone()));
+    let model_task = tokio::spawn(watch_spam_model(
+        cfg.clone(),
+        data.clone(),
+        gateway.inner.clone(),
+    ));
     tokio::select! {
         _ = wait_for_signal() => {}
         _ = crate::clamd::shutdown_requested(&clamd) => {}
@@ -431,6 +436,7 @@ async fn serve(cfg: Config) -> Result<()> {
     stats_task.abort();
     expiry_task.abort();
     reload_task.abort();
+    model_task.abort();
     tracing::info!("shutting down: finishing sessions in progress");
     shutdown.cancel();
     crate::clamd::stop(clamd, SHUTDOWN_GRACE).await;
@@ -558,6 +564,36 @@ fn stats_line(g: &Gateway, q: &Queue) -> String {
         l(&q.stats.failed),
         l(&q.stats.bounces),
     )
+}
+
+/// Reads the spam model again when its file changes (`mxguard spam train`,
+/// `spam report`, a release of spam learned as ham), and swaps it in.
+async fn watch_spam_model(cfg: Config, data: PathBuf, gateway: Arc<GatewayInner>) {
+    if !cfg.spam.enabled {
+        return;
+    }
+    let path = cfg.spam.model_path(&data);
+    let stamp = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let mut last = stamp(&path);
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.spam.reload_check_secs));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = stamp(&path);
+        if now == last {
+            continue;
+        }
+        last = now;
+        let (c, d) = (cfg.clone(), data.clone());
+        if let Ok(f) = tokio::task::spawn_blocking(move || load_spam(&c, &d)).await {
+            tracing::info!(on = f.is_some(), "spam model changed: reloaded");
+            gateway.set_spam_filter(f);
+        }
+    }
 }
 
 /// SIGHUP reads the policy again (the config file's `[policy]`, or the

@@ -318,3 +318,67 @@ fn config_check_reports_policy_errors_with_lines() {
     assert!(s.contains("policy.rules[1].action"), "{s}");
     assert!(s.contains("line 7:") && s.contains("line 13:"), "{s}");
 }
+
+/// The classifier learns from releases and reports, and the running
+/// gateway loads the changed model without a restart.
+#[test]
+fn released_spam_is_learned_as_ham_and_reports_reload_the_model() {
+    let g = Gateway::start(
+        "",
+        "[actions]\nspam = \"quarantine\"\n\n[spam]\nreload_check_secs = 1\nmin_trained = 5\n",
+    );
+    let train = g.dir.path().join("train");
+    let (ham_text, spam_text) = (
+        "The kernel build passed review; the patch and the agenda follow tomorrow.",
+        "Buy cheap viagra now!!! Guaranteed free money, click here to order.",
+    );
+    for (kind, t) in [("ham", ham_text), ("spam", spam_text)] {
+        let d = train.join(kind);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..10 {
+            std::fs::write(
+                d.join(format!("{i}.eml")),
+                format!("Subject: {kind} {i}\r\n\r\n{t} {i}\r\n"),
+            )
+            .unwrap();
+        }
+    }
+    // Trained while the gateway runs: it loads the model by itself.
+    let o = g.mxguard(&[
+        "spam",
+        "train",
+        "--ham",
+        train.join("ham").to_str().unwrap(),
+        "--spam",
+        train.join("spam").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    wait_log(&g, "spam model changed: reloaded on=true", WAIT);
+
+    let spam = format!(
+        "From: x@sender.test\r\nTo: user@example.com\r\nSubject: offer\r\n\r\n{spam_text}\r\n"
+    );
+    let (ok, t) = send_file(&g, &["user@example.com"], "x@sender.test", &spam);
+    assert!(ok, "{t}");
+    let q = g.quarantine_records();
+    assert_eq!(q.len(), 1, "{}", g.log_text());
+    assert_eq!(q[0]["reason"], "spam");
+    let id = q[0]["id"].as_str().unwrap().to_string();
+    let o = g.mxguard(&["quarantine", "release", &id]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!("learned {id} as ham")) && out.contains("model: 11 ham, 10 spam"),
+        "{out}"
+    );
+    // "This is spam": a report adds to the spam side.
+    let f = g.dir.path().join("more.eml");
+    std::fs::write(&f, format!("Subject: again\r\n\r\n{spam_text}\r\n")).unwrap();
+    let o = g.mxguard(&["spam", "report", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("11 ham, 11 spam"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}

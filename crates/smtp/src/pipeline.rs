@@ -152,8 +152,9 @@ pub struct GatewayInner {
     /// New spool ids go to the delivery queue through this.
     pub queue: UnboundedSender<crate::queue::Queued>,
     pub stats: Stats,
-    /// The spam filter (a trained model), when enabled.
-    pub spam: Option<Arc<mxguard_policy::SpamFilter>>,
+    /// The spam filter (a trained model), when enabled; swapped whole when
+    /// the model file changes ([`GatewayInner::set_spam_filter`]).
+    pub spam: std::sync::RwLock<Option<Arc<mxguard_policy::SpamFilter>>>,
     /// Notices to administrators, recipients and senders (`[notify]`).
     pub notify: Option<Arc<crate::notify::Notifier>>,
     /// Local recipients must have a valid Maildir name.
@@ -805,6 +806,16 @@ impl GatewayInner {
             .clone()
     }
 
+    /// The spam filter now (`None`: no usable model).
+    pub fn spam_filter(&self) -> Option<Arc<mxguard_policy::SpamFilter>> {
+        self.spam.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the spam filter for the messages evaluated from now on.
+    pub fn set_spam_filter(&self, f: Option<Arc<mxguard_policy::SpamFilter>>) {
+        *self.spam.write().unwrap_or_else(|e| e.into_inner()) = f;
+    }
+
     /// Replaces the policy for the messages evaluated from now on (messages
     /// being evaluated keep the one they started with).
     pub fn set_policy(&self, policy: Arc<CompiledPolicy>) {
@@ -858,7 +869,8 @@ impl GatewayInner {
     fn evaluate_inner(&self, meta: &MessageMeta, message: Vec<u8>) -> Evaluation {
         let id = meta.id.as_str();
         let policy = self.policy();
-        let run_policy = self.spam.is_some() || !policy.is_empty();
+        let spam_filter = self.spam_filter();
+        let run_policy = spam_filter.is_some() || !policy.is_empty();
 
         // Stamps and release tokens: removed unless the client may vouch for them.
         let mut msg = message;
@@ -933,7 +945,7 @@ impl GatewayInner {
             .findings
             .iter()
             .any(|f| f.severity == Severity::Infected);
-        let classifier = match (&self.spam, &facts, infected) {
+        let classifier = match (&spam_filter, &facts, infected) {
             (Some(sf), Some(f), false) => Some(sf.check(f)),
             _ => None,
         };
