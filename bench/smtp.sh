@@ -10,6 +10,7 @@
 #   bench/smtp.sh [--messages N] [--corpus-files K] [--corpus-repeat R]
 #                 [--latency N] [--repeat N] [--db DIR] [--scenarios LIST]
 #                 [--no-postfix] [--no-milter] [--data-dir DIR] [--out FILE] [--no-build]
+#                 [--policy default|off|FILE]
 #
 # --messages N       messages per synthetic throughput run (default 5000; 100 KB: N/2)
 # --corpus-files K   distinct corpus messages, a stratified sample (default 100)
@@ -27,6 +28,9 @@
 #                    e.g. /dev/shm/x to see what the disk's fsync costs (diagnostic only)
 # --out FILE         the report (default bench/results/smtp-latest.md)
 # --no-build         use the release binary as it is ($CARGO_TARGET_DIR or target/)
+# --policy P         the rules engine: "default" (what `serve` runs with no policy:
+#                    the built-in phishing rules), "off" (no rules: the facts are not
+#                    gathered), or a policy FILE (e.g. crates/policy/examples/policy.toml)
 #
 # Needs postfix (smtp-source, smtp-sink), python3 and cargo. Results:
 # bench/results/smtp-latest.md; raw outputs in bench/work/runs/smtp-DATE/.
@@ -41,6 +45,7 @@ CORPUS_REPEAT=50
 LAT_N=1000
 REPEAT=3
 DB=""
+POLICY=default
 SCENARIOS=corpus,10k,100k
 BUILD=1
 POSTFIX=1
@@ -55,6 +60,7 @@ while [ $# -gt 0 ]; do
         --latency) LAT_N=$2; shift ;;
         --repeat) REPEAT=$2; shift ;;
         --db) DB=$2; shift ;;
+        --policy) POLICY=$2; shift ;;
         --scenarios) SCENARIOS=$2; shift ;;
         --no-build) BUILD=0 ;;
         --no-postfix) POSTFIX=0 ;;
@@ -176,11 +182,24 @@ start_sink() {  # PORT COUNTER-FILE
     wait_port "$1" "$SINK_PID"
 }
 
+# The policy lines of the mxguard configs (see --policy).
+policy_top() {
+    case "$POLICY" in
+        default|off) ;;
+        *) printf 'policy_file = "%s"\n' "$(cd "$(dirname "$POLICY")" && pwd)/$(basename "$POLICY")" ;;
+    esac
+}
+policy_section() {
+    [ "$POLICY" = off ] && printf '[policy.phishing]\nbuiltin_rules = false\n'
+    return 0
+}
+
 start_mxguard() {  # LISTEN-PORT NEXT-HOP-PORT NAME
     local conf=$RUN/$3.toml
     cat > "$conf" <<EOF
 data_dir = "$DATA"
 node_id = "bench"
+$(policy_top)
 
 [smtp]
 listen = ["127.0.0.1:$1"]
@@ -202,6 +221,7 @@ builtin = true
 
 [web]
 listen = ""
+$(policy_section)
 EOF
     "$MXG" serve --config "$conf" 2>> "$RUN/$3.log" &
     MX_PID=$!
@@ -213,6 +233,7 @@ start_mxguard_milter() {  # MILTER-PORT NAME
     cat > "$conf" <<EOF
 data_dir = "$DATA"
 node_id = "bench"
+$(policy_top)
 
 [smtp]
 listen = []
@@ -233,6 +254,7 @@ builtin = true
 
 [web]
 listen = ""
+$(policy_section)
 EOF
     "$MXG" serve --config "$conf" 2>> "$RUN/$2.log" &
     MX_PID=$!
@@ -398,9 +420,9 @@ done
 
 python3 - "$SUMMARY" "$DB" "$SESSIONS" "$LOAD_AVG" "${CORPUS_FILES}" "${CORPUS_REPEAT}" \
     "${CORPUS_BYTES:-0}" "${CORPUS_SPAM:-0}" "$REPEAT" "$($MXG --version 2>/dev/null || echo mxguard)" \
-    "$(postconf -h mail_version 2>/dev/null || echo '?')" "$DATA" "$RUN" > "$OUT" <<'EOF'
+    "$(postconf -h mail_version 2>/dev/null || echo '?')" "$DATA" "$RUN" "$POLICY" > "$OUT" <<'EOF'
 import sys, json, os, time
-summary, db, sessions, load_avg, cfiles, crep, cbytes, cspam, repeat, version, pfver, data, run = sys.argv[1:]
+summary, db, sessions, load_avg, cfiles, crep, cbytes, cspam, repeat, version, pfver, data, run, policy = sys.argv[1:]
 tp, lat = {}, {}
 for line in open(summary):
     f = line.rstrip("\n").split("\t")
@@ -417,11 +439,13 @@ def best(s, p):
     runs = tp.get((s, p))
     return max(runs, key=lambda r: r[0] / r[1]) if runs else None
 cores = os.cpu_count()
+policy_desc = {"default": "the default policy (built-in phishing rules)",
+               "off": "off (no rules, no facts gathered)"}.get(policy, f"policy file `{os.path.relpath(policy)}`")
 dbname = "built-in only" if db == "builtin" else f"`{os.path.relpath(db)}` + built-in"
 print(f"# SMTP gateway throughput and added latency ({time.strftime('%Y-%m-%d')})\n")
 print(f"smtp-source ({sessions} parallel sessions) → {version} serve → smtp-sink, against smtp-source → "
       f"smtp-sink directly (the ceiling: smtp-sink keeps nothing). mxguard scans every message "
-      f"(signatures: {dbname}; decoder and heuristics on), writes it to its spool with fsync before "
+      f"(signatures: {dbname}; decoder and heuristics on; rules engine: {policy_desc}), writes it to its spool with fsync before "
       f"the 250, then relays it. {cores} cores shared by load generator, mxguard and sink. "
       f"Best of {repeat} runs per cell; load average at start: {load_avg}.\n")
 if not os.path.realpath(data).startswith(os.path.realpath(run)):

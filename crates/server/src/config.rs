@@ -13,6 +13,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Names this node in stamps, events and the console.
     pub node_id: String,
+    /// The rules engine's policy as a file of its own (the format of
+    /// `crates/policy/examples/policy.toml`), relative to this config file.
+    /// Not set and no `[policy]` section: `data_dir/policy.toml` when it
+    /// exists (the console saves there), else the defaults (built-in
+    /// phishing rules, the spam threshold).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_file: Option<PathBuf>,
     pub smtp: SmtpConfig,
     pub actions: ActionConfig,
     pub queue: QueueConfig,
@@ -24,6 +31,25 @@ pub struct Config {
     pub store: StoreConfig,
     pub spam: SpamConfig,
     pub notify: mxguard_smtp::notify::NotifyConfig,
+    /// The policy inline (`[policy]`, `[[policy.rules]]`...), checked by
+    /// the rules engine itself (see [`Config::load_policy`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<toml::Value>,
+    /// The file's text and path, for the policy's error lines and relative paths.
+    #[serde(skip)]
+    pub source: String,
+    #[serde(skip)]
+    pub origin: Option<PathBuf>,
+}
+
+/// Where the policy comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// `[policy]` in the config file (read-only for the console).
+    Inline,
+    /// A policy file (`policy_file`, or `data_dir/policy.toml`); `exists`
+    /// is false when the default file has not been written yet.
+    File { path: PathBuf, exists: bool },
 }
 
 impl Default for Config {
@@ -42,6 +68,10 @@ impl Default for Config {
             store: StoreConfig::default(),
             spam: SpamConfig::default(),
             notify: mxguard_smtp::notify::NotifyConfig::default(),
+            policy_file: None,
+            policy: None,
+            source: String::new(),
+            origin: None,
         }
     }
 }
@@ -142,6 +172,12 @@ pub struct SpamConfig {
     /// The classifier is used once it has learned at least this many ham
     /// and this many spam messages.
     pub min_trained: u32,
+    /// A quarantined spam released by an administrator (CLI or console) is
+    /// learned as ham: the model learns from its false positives.
+    pub learn_from_releases: bool,
+    /// How often the model file is checked for changes, in seconds (a
+    /// changed model is loaded without a restart).
+    pub reload_check_secs: u64,
 }
 
 impl Default for SpamConfig {
@@ -152,6 +188,8 @@ impl Default for SpamConfig {
             required_score: mxguard_policy::spam::DEFAULT_REQUIRED,
             bayes_weight: mxguard_policy::spam::DEFAULT_BAYES_WEIGHT,
             min_trained: 20,
+            learn_from_releases: true,
+            reload_check_secs: 15,
         }
     }
 }
@@ -222,8 +260,10 @@ impl StoreConfig {
 impl Config {
     /// Parses a config file; syntax errors and unknown keys come with line, column and key path.
     pub fn parse(text: &str, origin: &Path) -> Result<Config> {
-        let cfg: Config =
+        let mut cfg: Config =
             toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: {e}", origin.display()))?;
+        cfg.source = text.to_string();
+        cfg.origin = Some(origin.to_path_buf());
         let errors = cfg.validate();
         if !errors.is_empty() {
             anyhow::bail!(
@@ -257,6 +297,9 @@ impl Config {
                     .into(),
             );
         }
+        if self.spam.reload_check_secs == 0 {
+            e.push("spam.reload_check_secs: at least 1".into());
+        }
         if self.node_id.is_empty()
             || !self
                 .node_id
@@ -272,7 +315,67 @@ impl Config {
         }
         e.extend(self.milter.validate());
         e.extend(self.clamd.validate());
+        if let Err(err) = self.load_policy() {
+            e.push(format!("{err:#}"));
+        }
         e
+    }
+
+    /// Where the policy comes from (see `policy_file`).
+    pub fn policy_source(&self) -> PolicySource {
+        if self.policy.is_some() {
+            return PolicySource::Inline;
+        }
+        let path = match &self.policy_file {
+            Some(p) if p.is_relative() => self
+                .origin
+                .as_ref()
+                .and_then(|o| o.parent())
+                .map(|d| d.join(p))
+                .unwrap_or_else(|| p.clone()),
+            Some(p) => p.clone(),
+            None => self.data_dir.join("policy.toml"),
+        };
+        let exists = path.exists();
+        PolicySource::File { path, exists }
+    }
+
+    /// The policy's text as the rules engine reads it, and the section it
+    /// is under (`policy` inline, empty in a file of its own).
+    pub fn policy_text(&self) -> Result<(String, &'static str)> {
+        if self.policy.is_some() && self.policy_file.is_some() {
+            anyhow::bail!("policy_file and [policy]: one or the other");
+        }
+        match self.policy_source() {
+            PolicySource::Inline => Ok((self.source.clone(), "policy")),
+            PolicySource::File { path, exists } => {
+                if !exists && self.policy_file.is_none() {
+                    return Ok((String::new(), ""));
+                }
+                let t = std::fs::read_to_string(&path)
+                    .with_context(|| format!("policy_file: reading {}", path.display()))?;
+                Ok((t, ""))
+            }
+        }
+    }
+
+    /// The compiled policy; every error with its key path and line.
+    pub fn load_policy(&self) -> Result<mxguard_policy::CompiledPolicy> {
+        let (text, section) = self.policy_text()?;
+        mxguard_policy::CompiledPolicy::from_toml(&text, section).map_err(|errors| {
+            let whence = match self.policy_source() {
+                PolicySource::Inline => self
+                    .origin
+                    .as_ref()
+                    .map(|o| o.display().to_string())
+                    .unwrap_or_else(|| "[policy]".into()),
+                PolicySource::File { path, .. } => path.display().to_string(),
+            };
+            anyhow::anyhow!(
+                "{whence}: invalid policy:\n{}",
+                mxguard_policy::rules::format_errors(&errors)
+            )
+        })
     }
 }
 

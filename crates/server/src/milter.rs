@@ -61,68 +61,133 @@ impl MilterGateway {
         };
         tracing::debug!(id = %meta.id, mta_queue_id = ctx.queue_id().unwrap_or(""), "milter: end of message");
         let message_id = mxguard_smtp::quarantine::message_id(&message);
-        let Evaluation {
-            disposition,
-            outcome,
-        } = inner.evaluate(&meta, message.clone());
-        let (eom, code) = match disposition {
-            Disposition::Deliver {
-                message: after,
-                rcpts,
-                ..
-            } => {
-                inner.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                let mut mods = mxguard_milter::diff::modifications(&message, &after);
-                match rcpts {
-                    RcptChange::Same => {}
-                    RcptChange::Redirect(to) => {
-                        for r in &meta.rcpts {
+        let Evaluation { branches } = inner.evaluate(&meta, message.clone());
+        // The MTA keeps one message: the first branch to deliver (if any)
+        // becomes it; the recipients of the other branches are removed from
+        // it, and their own copies go out through our queue.
+        let main = branches
+            .iter()
+            .position(|b| matches!(b.disposition, Disposition::Deliver { .. }))
+            .unwrap_or(0);
+        let split = branches.len() > 1;
+        let mut events = Vec::with_capacity(branches.len());
+        let mut result = None;
+        let mut code = 250;
+        let mut failed = None;
+        for (i, b) in branches.into_iter().enumerate() {
+            let mut outcome = b.outcome;
+            if i != main {
+                if let Disposition::Deliver {
+                    message: copy,
+                    verdict,
+                    rcpts,
+                } = b.disposition
+                {
+                    if let Err(e) =
+                        inner.enqueue_copy(&b.id, &meta, &b.rcpts, &copy, &verdict, &rcpts)
+                    {
+                        // Nothing is answered yet: the MTA retries the whole message.
+                        outcome.action = "tempfail";
+                        let r = inner.tempfail_reply(&b.id, "spool write failed", e);
+                        failed = Some((
+                            EomResult::decide(Decision::TempFail(smtp_reply(&r))),
+                            r.code,
+                        ));
+                    } else {
+                        inner.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                events.push((b.id, b.rcpts, outcome));
+                continue;
+            }
+            let (eom, c) = match b.disposition {
+                Disposition::Deliver {
+                    message: after,
+                    rcpts,
+                    ..
+                } => {
+                    inner.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                    let mut mods = mxguard_milter::diff::modifications(&message, &after);
+                    if split {
+                        for r in meta.rcpts.iter().filter(|r| !b.rcpts.contains(r)) {
                             mods.push(Modification::DeleteRecipient(format!("<{r}>")));
                         }
-                        mods.push(Modification::AddRecipient {
-                            address: format!("<{to}>"),
-                            args: None,
-                        });
                     }
-                    RcptChange::Bcc(to) => mods.push(Modification::AddRecipient {
-                        address: format!("<{to}>"),
-                        args: None,
-                    }),
+                    match rcpts {
+                        RcptChange::Same => {}
+                        RcptChange::Redirect(to) => {
+                            for r in &b.rcpts {
+                                mods.push(Modification::DeleteRecipient(format!("<{r}>")));
+                            }
+                            mods.push(Modification::AddRecipient {
+                                address: format!("<{to}>"),
+                                args: None,
+                            });
+                        }
+                        RcptChange::Bcc(to) => {
+                            for t in to {
+                                mods.push(Modification::AddRecipient {
+                                    address: format!("<{t}>"),
+                                    args: None,
+                                });
+                            }
+                        }
+                    }
+                    (
+                        EomResult {
+                            modifications: mods,
+                            decision: Decision::Accept,
+                        },
+                        250,
+                    )
                 }
-                (
-                    EomResult {
-                        modifications: mods,
-                        decision: Decision::Accept,
-                    },
+                Disposition::Reject(r) => {
+                    (EomResult::decide(Decision::Reject(smtp_reply(&r))), r.code)
+                }
+                Disposition::TempFail(r) => (
+                    EomResult::decide(Decision::TempFail(smtp_reply(&r))),
+                    r.code,
+                ),
+                Disposition::Quarantined if self.hold_quarantined => (
+                    EomResult::accept().with(Modification::Quarantine(format!(
+                        "mxguard quarantine {}",
+                        b.id
+                    ))),
                     250,
-                )
+                ),
+                Disposition::Quarantined | Disposition::Dropped => {
+                    (EomResult::decide(Decision::Discard), 250)
+                }
+            };
+            if result.is_none() {
+                result = Some(eom);
+                code = c;
             }
-            Disposition::Reject(r) => (EomResult::decide(Decision::Reject(smtp_reply(&r))), r.code),
-            Disposition::TempFail(r) => (
-                EomResult::decide(Decision::TempFail(smtp_reply(&r))),
-                r.code,
-            ),
-            Disposition::Quarantined if self.hold_quarantined => (
-                EomResult::accept().with(Modification::Quarantine(format!(
-                    "mxguard quarantine {}",
-                    meta.id
-                ))),
-                250,
-            ),
-            Disposition::Quarantined | Disposition::Dropped => {
-                (EomResult::decide(Decision::Discard), 250)
-            }
-        };
-        inner.finish(
-            permit,
-            &meta,
-            size,
-            message_id,
-            &outcome,
-            code,
-            false,
-            start.elapsed(),
-        );
+            events.push((b.id, b.rcpts, outcome));
+        }
+        if let Some((e, c)) = failed {
+            result = Some(e);
+            code = c;
+        }
+        let eom = result.unwrap_or_else(|| EomResult::decide(Decision::Discard));
+        let mut permit = Some(permit);
+        for (id, rcpts, outcome) in events {
+            let bmeta = MessageMeta {
+                id,
+                rcpts,
+                ..meta.clone()
+            };
+            inner.finish(
+                permit.take(),
+                &bmeta,
+                size,
+                message_id.clone(),
+                &outcome,
+                code,
+                false,
+                start.elapsed(),
+            );
+        }
         eom
     }
 }

@@ -190,8 +190,18 @@ async fn serve(cfg: Config) -> Result<()> {
     tracing::info!(count = set.len(), version = %sigs, cached = info.from_cache, "signatures loaded");
     // The spam filter: a trained model, read once at start.
     let spam = load_spam(&cfg, &data);
+    // The rules engine: checked by `Config::validate` already.
+    let policy = Arc::new(cfg.load_policy()?);
+    tracing::info!(
+        source = ?cfg.policy_source(),
+        rules = policy.rule_names().count(),
+        policies = policy.policy_names().count(),
+        "policy loaded"
+    );
     let mut engine_cfg = cfg.engine.clone();
-    engine_cfg.text = spam.is_some();
+    // Text and links for the rules engine; always on, so a policy saved
+    // later (console, reload) sees the same facts as one present at start.
+    engine_cfg.text = true;
     // One holder for every front-end; the clamd socket reloads through it.
     let engines = Arc::new(crate::engines::Engines::from_set(
         &engine_cfg,
@@ -298,7 +308,7 @@ async fn serve(cfg: Config) -> Result<()> {
             stamp,
             queue: tx,
             stats: Stats::default(),
-            spam,
+            spam: std::sync::RwLock::new(spam),
             notify: Some(Arc::new(mxguard_smtp::notify::Notifier {
                 cfg: cfg.notify.clone(),
                 hostname: cfg.smtp.hostname.clone(),
@@ -306,6 +316,8 @@ async fn serve(cfg: Config) -> Result<()> {
                 local_delivery,
             })),
             local_delivery,
+            policy: std::sync::RwLock::new(policy),
+            local_domains: cfg.smtp.local_domains.clone(),
         }),
     };
     let session_cfg = SessionConfig {
@@ -411,12 +423,20 @@ async fn serve(cfg: Config) -> Result<()> {
         })
     };
     let expiry_task = tokio::spawn(expire_loop(store.clone(), cfg.store.clone()));
+    let reload_task = tokio::spawn(reload_policy_on_hangup(cfg.clone(), gateway.inner.clone()));
+    let model_task = tokio::spawn(watch_spam_model(
+        cfg.clone(),
+        data.clone(),
+        gateway.inner.clone(),
+    ));
     tokio::select! {
         _ = wait_for_signal() => {}
         _ = crate::clamd::shutdown_requested(&clamd) => {}
     }
     stats_task.abort();
     expiry_task.abort();
+    reload_task.abort();
+    model_task.abort();
     tracing::info!("shutting down: finishing sessions in progress");
     shutdown.cancel();
     crate::clamd::stop(clamd, SHUTDOWN_GRACE).await;
@@ -544,6 +564,81 @@ fn stats_line(g: &Gateway, q: &Queue) -> String {
         l(&q.stats.failed),
         l(&q.stats.bounces),
     )
+}
+
+/// Reads the spam model again when its file changes (`mxguard spam train`,
+/// `spam report`, a release of spam learned as ham), and swaps it in.
+async fn watch_spam_model(cfg: Config, data: PathBuf, gateway: Arc<GatewayInner>) {
+    if !cfg.spam.enabled {
+        return;
+    }
+    let path = cfg.spam.model_path(&data);
+    let stamp = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let mut last = stamp(&path);
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.spam.reload_check_secs));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = stamp(&path);
+        if now == last {
+            continue;
+        }
+        last = now;
+        let (c, d) = (cfg.clone(), data.clone());
+        if let Ok(f) = tokio::task::spawn_blocking(move || load_spam(&c, &d)).await {
+            tracing::info!(on = f.is_some(), "spam model changed: reloaded");
+            gateway.set_spam_filter(f);
+        }
+    }
+}
+
+/// SIGHUP reads the policy again (the config file's `[policy]`, or the
+/// policy file) and swaps it in; a policy with errors is logged with every
+/// error and the running one is kept.
+async fn reload_policy_on_hangup(cfg: Config, gateway: Arc<GatewayInner>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let fresh = match &cfg.origin {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()));
+                    text.and_then(|t| {
+                        let mut c: Config = toml::from_str(&t)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                        c.source = t;
+                        c.origin = Some(path.clone());
+                        Ok(c)
+                    })
+                }
+                None => Ok(cfg.clone()),
+            };
+            match fresh.and_then(|c| c.load_policy()) {
+                Ok(p) => {
+                    tracing::info!(
+                        rules = p.rule_names().count(),
+                        policies = p.policy_names().count(),
+                        "policy reloaded (SIGHUP)"
+                    );
+                    gateway.set_policy(Arc::new(p));
+                }
+                Err(e) => tracing::error!("policy not reloaded, the running one is kept: {e:#}"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (cfg, gateway);
+        std::future::pending::<()>().await;
+    }
 }
 
 async fn wait_for_signal() {

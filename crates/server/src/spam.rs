@@ -39,6 +39,20 @@ pub enum SpamCommand {
         #[arg(long)]
         fresh: bool,
     },
+    /// Report messages as spam (or, with --ham, as good mail): files or
+    /// quarantine items are learned at once; a running gateway picks the
+    /// model up within `[spam] reload_check_secs` (15 s).
+    Report {
+        /// They are good mail (a false positive), not spam.
+        #[arg(long)]
+        ham: bool,
+        /// Quarantine item ids (repeatable).
+        #[arg(long = "quarantine", value_name = "ID")]
+        quarantine: Vec<String>,
+        /// Message files, Maildir folders or mbox files.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
     /// Score messages: score, label, and the rules that fired.
     Check {
         #[arg(required = true, value_name = "PATH")]
@@ -164,6 +178,73 @@ pub fn load_model(path: &Path) -> Result<Model> {
     Model::from_bytes(&b).with_context(|| format!("{}", path.display()))
 }
 
+/// Adds messages to the model at `path` (created when missing) under an
+/// exclusive lock, so concurrent learners (CLI, console, releases) never
+/// lose each other's updates; written atomically. Returns the model's
+/// (ham, spam) counts afterwards.
+pub fn learn(path: &Path, messages: &[(&[u8], bool)]) -> Result<(u64, u64)> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let lock_path = path.with_extension("model.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("{}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("locking {}", lock_path.display()))?;
+    let mut m = if path.exists() {
+        load_model(path)?
+    } else {
+        Model::new()
+    };
+    let decoder = text_decoder();
+    for (data, is_spam) in messages {
+        let facts = MessageFacts::gather(&decoder, data);
+        m.train(&mxguard_policy::tokenize(&facts), *is_spam);
+    }
+    save_model(path, &m)?;
+    Ok((m.ham_messages as u64, m.spam_messages as u64))
+}
+
+/// After a release: when `[spam] learn_from_releases` is on and the item
+/// was quarantined as spam, learns its message as ham. Returns a line for
+/// the operator; errors are reported there, never fail the release (which
+/// is already done).
+pub async fn learn_release(cfg: &Config, store: &mxguard_store::Store, id: &str) -> Option<String> {
+    if !cfg.spam.enabled || !cfg.spam.learn_from_releases {
+        return None;
+    }
+    let item = store.get(id).await.ok().flatten()?;
+    let spam_item = item.summary.reason == "spam"
+        || item
+            .findings
+            .iter()
+            .any(|f| f.name == mxguard_smtp::pipeline::SPAM_FINDING);
+    if !spam_item {
+        return None;
+    }
+    let msg = match store.message(id).await {
+        Ok(Some(m)) => m,
+        _ => {
+            return Some(format!(
+                "not learned as ham: the message of {id} is not readable"
+            ))
+        }
+    };
+    let path = cfg.spam.model_path(&cfg.data_dir);
+    let r = tokio::task::spawn_blocking(move || learn(&path, &[(msg.as_slice(), false)])).await;
+    Some(match r {
+        Ok(Ok((h, s))) => {
+            format!("learned {id} as ham (a released spam); model: {h} ham, {s} spam")
+        }
+        Ok(Err(e)) => format!("not learned as ham: {e:#}"),
+        Err(e) => format!("not learned as ham: {e}"),
+    })
+}
+
 /// Writes a model atomically (temporary file, fsync, rename).
 fn save_model(path: &Path, m: &Model) -> Result<()> {
     if let Some(d) = path.parent() {
@@ -221,6 +302,43 @@ pub fn run(a: SpamArgs) -> Result<ExitCode> {
                 m.ham_messages,
                 m.spam_messages,
                 m.len()
+            );
+        }
+        SpamCommand::Report {
+            ham,
+            quarantine,
+            paths,
+        } => {
+            if quarantine.is_empty() && paths.is_empty() {
+                anyhow::bail!("nothing to report: give message files or --quarantine ID");
+            }
+            let mut data: Vec<Vec<u8>> =
+                read_messages(&paths)?.into_iter().map(|m| m.data).collect();
+            if !quarantine.is_empty() {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                data.extend(rt.block_on(async {
+                    let store = mxguard_store::Store::open(&cfg.store.url(&cfg.data_dir)).await?;
+                    let mut v = Vec::new();
+                    for id in &quarantine {
+                        match store.message(id).await? {
+                            Some(m) => v.push(m),
+                            None => anyhow::bail!("no quarantine item {id}"),
+                        }
+                    }
+                    store.close().await;
+                    Ok::<_, anyhow::Error>(v)
+                })?);
+            }
+            let path = model_path(&cfg, &None);
+            let refs: Vec<(&[u8], bool)> = data.iter().map(|d| (d.as_slice(), !ham)).collect();
+            let (h, s) = learn(&path, &refs)?;
+            println!(
+                "learned {} message(s) as {}; model {}: {h} ham, {s} spam",
+                data.len(),
+                if ham { "ham" } else { "spam" },
+                path.display()
             );
         }
         SpamCommand::Check {

@@ -401,6 +401,10 @@ async fn quarantine_async(cfg: Config, cmd: QuarantineCommand) -> Result<ExitCod
             };
             let r =
                 mxguard_smtp::release::release(&store, &spool, &id, &to, &by, &is_local).await?;
+            // A released spam was a false positive: learn it as ham.
+            if let Some(note) = crate::spam::learn_release(&cfg, &store, &id).await {
+                writeln!(out, "{note}")?;
+            }
             // A running gateway picks the message up at its next flush check (within a second).
             std::fs::write(spool.dir().join(mxguard_smtp::queue::FLUSH_FILE), b"")
                 .context("requesting a queue flush")?;

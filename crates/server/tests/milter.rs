@@ -224,7 +224,68 @@ fn postfix_with_the_gateway_as_milter() {
         assert!(g.terminate().success());
     }
 
-    // 5. Quarantined: in our store, and held in Postfix's hold queue.
+    // 5. Policies: a banned attachment is cleaned for b@ (the copy Postfix
+    //    delivers), while finance@ falls under a policy that quarantines it:
+    //    Postfix is told to drop finance@ and our store keeps its copy.
+    {
+        let mut g = gateway(
+            milter_port,
+            "[policy]\n\n[[policy.rules]]\nname = \"BANNED_EXE\"\nmatch = { attachment = { name = [\"*.exe\"] } }\naction = \"clean\"\n\n\
+             [[policy.rules]]\nname = \"FINANCE_NO_EXE\"\nmatch = { attachment = { name = [\"*.exe\"] } }\naction = \"quarantine\"\n\n\
+             [[policy.policies]]\nname = \"finance\"\nrecipients = [\"finance@example.com\"]\nrules = [\"FINANCE_NO_EXE\"]\n\n\
+             [[policy.policies]]\nname = \"everyone\"\nrules = [\"BANNED_EXE\"]\n",
+            "",
+        );
+        let exe = dir.path().join("setup.exe");
+        std::fs::write(&exe, b"MZ\x90\x00 not really a program").unwrap();
+        let (ok, t) = swaks(
+            p.smtp_port,
+            &[
+                "--to",
+                "finance@example.com,b@example.com",
+                "--from",
+                "s@sender.test",
+                "--header",
+                "Subject: POLICY-MARKER",
+                "--body",
+                "the installer",
+                "--attach",
+                exe.to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{t}\n{}", g.log_text());
+        let dump = p.delivered("POLICY-MARKER");
+        let at = dump.find("POLICY-MARKER").unwrap();
+        let start = dump[..at].rfind("X-Client-Addr:").unwrap_or(0);
+        let msg = &dump[start..];
+        let rcpts: Vec<&str> = dump[start..at]
+            .lines()
+            .filter_map(|l| l.strip_prefix("X-Rcpt-Args: "))
+            .collect();
+        assert_eq!(rcpts.len(), 1, "{}", &dump[start..at]);
+        assert!(rcpts[0].starts_with("<b@example.com>"), "{rcpts:?}");
+        assert!(
+            msg.contains("X-MXGuard-Status: cleaned; removed: Policy.BANNED_EXE"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("The attachment setup.exe was removed"),
+            "{msg}"
+        );
+        let q = g.quarantine_records();
+        assert_eq!(q.len(), 1, "{}", g.log_text());
+        assert_eq!(q[0]["policy"], "finance");
+        assert_eq!(q[0]["rcpts"].to_string(), "[\"finance@example.com\"]");
+        let ev = g.wait_events(2, WAIT);
+        let actions: Vec<&str> = ev.iter().filter_map(|e| e["action"].as_str()).collect();
+        assert!(
+            actions.contains(&"clean") && actions.contains(&"quarantine"),
+            "{ev:?}"
+        );
+        assert!(g.terminate().success());
+    }
+
+    // 6. Quarantined: in our store, and held in Postfix's hold queue.
     {
         let g = gateway(
             milter_port,

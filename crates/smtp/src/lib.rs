@@ -33,6 +33,7 @@ pub mod dsn;
 pub mod headers;
 pub mod notify;
 pub mod pipeline;
+pub mod plan;
 pub mod proto;
 pub mod quarantine;
 pub mod queue;

@@ -141,6 +141,9 @@ pub struct Incident<'a> {
     pub findings: &'a [Finding],
     /// The client is in `trusted_networks`.
     pub trusted_client: bool,
+    /// Notices a policy rule asked for (audience, template name), besides
+    /// those `admin_on`/`recipient_on`/`sender_on` call for.
+    pub requested: &'a [(Audience, String)],
 }
 
 /// Built-in texts per language: (subject, body) per audience; action words.
@@ -165,16 +168,22 @@ fn action_words(lang: &str, action: &str) -> &'static str {
         ("de", "reject") => "abgewiesen",
         ("de", "drop") => "verworfen",
         ("de", "clean") => "bereinigt (der betroffene Teil wurde entfernt)",
+        ("de", "replace") => "durch einen Hinweis ersetzt",
+        ("de", "redirect") => "umgeleitet",
         ("de", _) => "markiert",
         ("fr", "quarantine") => "mis en quarantaine",
         ("fr", "reject") => "refusé",
         ("fr", "drop") => "supprimé",
         ("fr", "clean") => "nettoyé (la partie concernée a été retirée)",
+        ("fr", "replace") => "remplacé par un avis",
+        ("fr", "redirect") => "redirigé",
         ("fr", _) => "marqué",
         (_, "quarantine") => "quarantined",
         (_, "reject") => "rejected",
         (_, "drop") => "dropped",
         (_, "clean") => "cleaned (the affected part was removed)",
+        (_, "replace") => "replaced by a notice",
+        (_, "redirect") => "redirected",
         _ => "tagged",
     }
 }
@@ -260,17 +269,31 @@ impl Notifier {
             .unwrap_or(&self.cfg.language)
     }
 
-    fn template(&self, lang: &str, who: Audience) -> (String, String) {
+    /// The template for `who` in `lang`: with a policy rule's template name
+    /// `T`, `template_dir/LANG/T.AUDIENCE.txt` first; then
+    /// `template_dir/LANG/AUDIENCE.txt`; then the built-in text.
+    fn template(&self, lang: &str, who: Audience, named: Option<&str>) -> (String, String) {
         if let Some(dir) = &self.cfg.template_dir {
-            let p = dir.join(lang).join(format!("{}.txt", who.as_str()));
-            if let Ok(t) = std::fs::read_to_string(&p) {
-                let t = t.replace("\r\n", "\n");
-                if let Some((head, body)) = t.split_once("\n\n") {
-                    if let Some(subj) = head.strip_prefix("Subject:") {
-                        return (subj.trim().to_string(), body.to_string());
+            let mut files = Vec::with_capacity(2);
+            if let Some(t) = named.filter(|t| {
+                !t.is_empty()
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            }) {
+                files.push(dir.join(lang).join(format!("{t}.{}.txt", who.as_str())));
+            }
+            files.push(dir.join(lang).join(format!("{}.txt", who.as_str())));
+            for p in files {
+                if let Ok(t) = std::fs::read_to_string(&p) {
+                    let t = t.replace("\r\n", "\n");
+                    if let Some((head, body)) = t.split_once("\n\n") {
+                        if let Some(subj) = head.strip_prefix("Subject:") {
+                            return (subj.trim().to_string(), body.to_string());
+                        }
                     }
+                    tracing::warn!(template = %p.display(), "notice template without a Subject: line and an empty line; using the built-in one");
+                    break;
                 }
-                tracing::warn!(template = %p.display(), "notice template without a Subject: line and an empty line; using the built-in one");
             }
         }
         let (s, b) = builtin(lang, who);
@@ -304,35 +327,45 @@ impl Notifier {
             "quarantine" | "replace" | "reject" | "drop" | "clean"
         );
         let on = |list: &[String]| list.iter().any(|c| c == inc.class);
-        let mut out = Vec::new();
-        if on(&self.cfg.admin_on) {
+        let asked = |who: Audience| {
+            inc.requested
+                .iter()
+                .find(|(w, _)| *w == who)
+                .map(|(_, t)| t.as_str())
+        };
+        let mut out: Vec<(Audience, String, Option<&str>)> = Vec::new();
+        if on(&self.cfg.admin_on) || asked(Audience::Admin).is_some() {
             for a in &self.cfg.admin {
-                out.push((Audience::Admin, a.clone()));
+                out.push((Audience::Admin, a.clone(), asked(Audience::Admin)));
             }
         }
         // A rejected message was never accepted: its recipients have nothing to learn.
         // `replace` delivers its own notice in place of the message.
         if withheld_or_changed
             && !matches!(inc.action, "reject" | "replace")
-            && on(&self.cfg.recipient_on)
+            && (on(&self.cfg.recipient_on) || asked(Audience::Recipient).is_some())
         {
             for r in inc.rcpts {
-                out.push((Audience::Recipient, r.clone()));
+                out.push((Audience::Recipient, r.clone(), asked(Audience::Recipient)));
             }
         }
         let forged_likely = matches!(inc.class, "infected" | "spam") && !inc.trusted_client;
         if withheld_or_changed
             && inc.action != "reject"
-            && on(&self.cfg.sender_on)
+            && (on(&self.cfg.sender_on) || asked(Audience::Sender).is_some())
             && !inc.mail_from.is_empty()
             && !forged_likely
         {
-            out.push((Audience::Sender, inc.mail_from.to_string()));
+            out.push((
+                Audience::Sender,
+                inc.mail_from.to_string(),
+                asked(Audience::Sender),
+            ));
         }
         out.into_iter()
-            .map(|(who, to)| {
+            .map(|(who, to, named)| {
                 let lang = self.language_for(&to).to_string();
-                let (subj, body) = self.template(&lang, who);
+                let (subj, body) = self.template(&lang, who, named);
                 let msg = self.message(
                     &to,
                     &self.fill(&subj, inc, &lang),
@@ -429,6 +462,7 @@ mod tests {
             class,
             findings,
             trusted_client: trusted,
+            requested: &[],
         }
     }
 

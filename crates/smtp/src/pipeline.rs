@@ -28,6 +28,7 @@
 
 use crate::config::{Action, ActionConfig, Role};
 use crate::headers;
+use crate::plan::{self, Plan};
 use crate::proto::Reply;
 use crate::quarantine::{self as q, QuarantineRecord, RELEASE_HEADER};
 use crate::relay::RcptDecision;
@@ -35,6 +36,7 @@ use crate::session::{Envelope, Handler, SessionInfo};
 use crate::spool::{new_queue_id, now_secs, Spool, SpoolEnvelope, SpoolRcpt};
 use crate::stamp::StampSettings;
 use mxguard_engine::Scanner;
+use mxguard_policy::CompiledPolicy;
 use mxguard_store::{EventPermit, EventWriter, Store, StoreError};
 use mxguard_types::{Finding, ScanOptions, ScanReport, Severity};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,6 +58,8 @@ pub enum Class {
     Unscannable,
     /// The spam score reached the required score.
     Spam,
+    /// A rule of the policy asked for an action (`[policy]`).
+    Policy,
 }
 
 impl Class {
@@ -65,6 +69,7 @@ impl Class {
             Class::Suspicious => "suspicious",
             Class::Unscannable => "unscannable",
             Class::Spam => "spam",
+            Class::Policy => "policy",
         }
     }
 }
@@ -87,8 +92,10 @@ pub const SPAM_FINDING: &str = "Spam.Score";
 pub fn class_of(f: &Finding) -> Class {
     if f.severity == Severity::Infected {
         Class::Infected
-    } else if f.name == SPAM_FINDING {
+    } else if f.name == SPAM_FINDING || f.name == plan::SPAM_HIGH_FINDING {
         Class::Spam
+    } else if f.engine == mxguard_types::EngineKind::Policy && f.name.starts_with("Policy.") {
+        Class::Policy
     } else if is_unscannable(f) {
         Class::Unscannable
     } else {
@@ -111,14 +118,7 @@ pub fn decide(report: &ScanReport, actions: &ActionConfig) -> Option<(Action, Ve
     Some((action, classes))
 }
 
-fn action_for(c: Class, a: &ActionConfig) -> Action {
-    match c {
-        Class::Infected => a.infected,
-        Class::Suspicious => a.suspicious,
-        Class::Unscannable => a.unscannable,
-        Class::Spam => a.spam,
-    }
-}
+use crate::plan::action_for;
 
 /// Counters for logs and metrics.
 #[derive(Debug, Default)]
@@ -152,12 +152,18 @@ pub struct GatewayInner {
     /// New spool ids go to the delivery queue through this.
     pub queue: UnboundedSender<crate::queue::Queued>,
     pub stats: Stats,
-    /// The spam filter (a trained model), when enabled.
-    pub spam: Option<Arc<mxguard_policy::SpamFilter>>,
+    /// The spam filter (a trained model), when enabled; swapped whole when
+    /// the model file changes ([`GatewayInner::set_spam_filter`]).
+    pub spam: std::sync::RwLock<Option<Arc<mxguard_policy::SpamFilter>>>,
     /// Notices to administrators, recipients and senders (`[notify]`).
     pub notify: Option<Arc<crate::notify::Notifier>>,
     /// Local recipients must have a valid Maildir name.
     pub local_delivery: bool,
+    /// The rules engine's policy (`[policy]` / `policy_file`), swapped whole
+    /// on reload ([`GatewayInner::set_policy`]).
+    pub policy: std::sync::RwLock<Arc<CompiledPolicy>>,
+    /// Our domains, for the policies' directions (`smtp.local_domains`).
+    pub local_domains: Vec<String>,
 }
 
 /// The SMTP front-end's [`Handler`].
@@ -266,8 +272,8 @@ pub enum RcptChange {
     Same,
     /// Only this address (`redirect`).
     Redirect(String),
-    /// Its recipients and this address (`bcc`).
-    Bcc(String),
+    /// Its recipients and these addresses (`bcc`).
+    Bcc(Vec<String>),
 }
 
 /// What happened, for the log line and the event.
@@ -284,15 +290,62 @@ pub struct Outcome {
     pub scan_error: bool,
     /// For the event: `stripped`, `trusted:<result>`, `added:<result>`, `released`.
     pub stamp: Option<String>,
-    /// The spam verdict, when the spam filter ran.
+    /// The spam verdict (the rules' points and the classifier's), when the
+    /// rules engine ran.
     pub spam: Option<mxguard_policy::SpamResult>,
+    /// The policy that covered these recipients, when the rules engine ran.
+    pub policy: Option<String>,
+    /// Notices the policy's rules asked for.
+    pub notices: Vec<plan::Requested>,
 }
 
-/// The result of [`GatewayInner::evaluate`].
+impl Outcome {
+    /// An outcome with this action and nothing found yet.
+    pub fn new(action: &'static str) -> Outcome {
+        Outcome {
+            action,
+            verdict: "clean".into(),
+            findings: Vec::new(),
+            scanned: true,
+            scan_error: false,
+            stamp: None,
+            spam: None,
+            policy: None,
+            notices: Vec::new(),
+        }
+    }
+}
+
+/// What happens to one group of recipients.
 #[derive(Debug)]
-pub struct Evaluation {
+pub struct Branch {
+    /// The id of this copy: the message's id for the first branch, a new
+    /// queue id for the others (each has its own event and quarantine item).
+    pub id: String,
+    pub rcpts: Vec<String>,
     pub disposition: Disposition,
     pub outcome: Outcome,
+}
+
+/// The result of [`GatewayInner::evaluate`]: one branch, or one per group
+/// of recipients whose policies decided differently.
+#[derive(Debug)]
+pub struct Evaluation {
+    pub branches: Vec<Branch>,
+}
+
+impl Evaluation {
+    /// One branch for every recipient.
+    pub fn single(meta: &MessageMeta, disposition: Disposition, outcome: Outcome) -> Evaluation {
+        Evaluation {
+            branches: vec![Branch {
+                id: meta.id.clone(),
+                rcpts: meta.rcpts.clone(),
+                disposition,
+                outcome,
+            }],
+        }
+    }
 }
 
 impl GatewayInner {
@@ -338,6 +391,7 @@ impl GatewayInner {
         reason: &str,
         action: Action,
         findings: &[Finding],
+        policy: &Option<String>,
     ) -> QuarantineRecord {
         QuarantineRecord {
             id: meta.id.clone(),
@@ -348,6 +402,7 @@ impl GatewayInner {
             reason: reason.to_string(),
             action: action.as_str().to_string(),
             findings: findings.to_vec(),
+            policy: policy.clone(),
         }
     }
 
@@ -423,8 +478,69 @@ impl GatewayInner {
         match rcpts {
             RcptChange::Same => {}
             RcptChange::Redirect(a) => senv.rcpts = vec![extra(a)],
-            RcptChange::Bcc(a) => senv.rcpts.push(extra(a)),
+            RcptChange::Bcc(a) => senv.rcpts.extend(a.iter().map(|a| extra(a))),
         }
+        self.spool.store(&senv, msg)?;
+        let _ = self.queue.send(crate::queue::Queued {
+            id: id.to_string(),
+            preload: Some(Arc::new(crate::queue::Preloaded {
+                env: senv,
+                message: Arc::from(msg),
+            })),
+        });
+        Ok(())
+    }
+
+    /// A temporary failure reply (logged, counted), for front-ends.
+    pub fn tempfail_reply(&self, id: &str, what: &str, e: impl std::fmt::Display) -> Reply {
+        self.tempfail(id, what, e)
+    }
+
+    /// Spools a copy of a message for `rcpts` (changed by `change`) and
+    /// hands it to the queue, for front-ends without an SMTP envelope (the
+    /// milter's other branches). Durable when it returns `Ok`.
+    pub fn enqueue_copy(
+        &self,
+        id: &str,
+        meta: &MessageMeta,
+        rcpts: &[String],
+        msg: &[u8],
+        verdict: &str,
+        change: &RcptChange,
+    ) -> std::io::Result<()> {
+        let local = |a: &str| {
+            self.local_delivery
+                && a.rsplit_once('@').is_some_and(|(_, d)| {
+                    self.local_domains.iter().any(|l| l.eq_ignore_ascii_case(d))
+                })
+        };
+        let rcpt = |a: &str| SpoolRcpt {
+            address: a.to_string(),
+            local: local(a),
+            notify: None,
+            orcpt: None,
+        };
+        let mut list: Vec<SpoolRcpt> = match change {
+            RcptChange::Redirect(to) => vec![rcpt(to)],
+            _ => rcpts.iter().map(|r| rcpt(r)).collect(),
+        };
+        if let RcptChange::Bcc(to) = change {
+            list.extend(to.iter().map(|a| rcpt(a)));
+        }
+        let senv = SpoolEnvelope {
+            id: id.to_string(),
+            mail_from: meta.mail_from.clone(),
+            rcpts: list,
+            received: now_secs(),
+            client_ip: meta.client_ip.clone(),
+            helo: meta.helo.clone(),
+            envid: None,
+            ret: None,
+            body_8bit: msg.iter().any(|b| *b >= 0x80),
+            smtputf8: !meta.mail_from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii()),
+            dsn: false,
+            verdict: verdict.to_string(),
+        };
         self.spool.store(&senv, msg)?;
         let _ = self.queue.send(crate::queue::Queued {
             id: id.to_string(),
@@ -464,7 +580,7 @@ impl GatewayInner {
     #[allow(clippy::too_many_arguments)] // One call per front-end, all plain facts.
     pub fn finish(
         &self,
-        permit: EventPermit,
+        permit: Option<EventPermit>,
         meta: &MessageMeta,
         size: usize,
         message_id: Option<String>,
@@ -523,7 +639,28 @@ impl GatewayInner {
                 elapsed_us: None,
             });
         }
-        permit.send(ev);
+        if outcome
+            .findings
+            .iter()
+            .any(|f| class_of(f) == Class::Policy)
+        {
+            ev.engines.push(mxguard_store::EngineVerdict {
+                engine: "policy".into(),
+                verdict: outcome.policy.clone().unwrap_or_default(),
+                score: None,
+                elapsed_us: None,
+            });
+        }
+        match permit {
+            Some(p) => p.send(ev),
+            // The other branches of a split message: recorded if the writer
+            // has room (the message itself is already decided).
+            None => {
+                if let Err(e) = self.events.try_send(ev) {
+                    tracing::warn!(id = %meta.id, "event not recorded: {e}");
+                }
+            }
+        }
     }
 
     /// The SMTP front-end's end of DATA; see the module doc.
@@ -549,76 +686,140 @@ impl GatewayInner {
         let received = self.received(id, info, env);
         let msg = headers::prepend_header(&message, "Received", &received);
         drop(message);
-        let Evaluation {
-            disposition,
-            mut outcome,
-        } = self.evaluate(&meta, msg);
-        let queued_reply = || Reply::new(250, Some("2.0.0"), format!("Ok: queued as {id}"));
-        let mut queued = false;
-        let reply = match disposition {
-            Disposition::Deliver {
-                message,
-                verdict,
+        let ev = self.evaluate(&meta, msg);
+        // One reply answers for every branch: a refusal comes only from a
+        // single branch (see `plan::reconcile`), or from a failed spool write.
+        let mut refusal: Option<Reply> = None;
+        let mut done = Vec::with_capacity(ev.branches.len());
+        for b in ev.branches {
+            let Branch {
+                id: bid,
                 rcpts,
-            } => match self.enqueue(id, info, env, &message, &verdict, &rcpts) {
-                Ok(()) => {
-                    self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                    queued = true;
-                    queued_reply()
+                disposition,
+                mut outcome,
+            } = b;
+            let mut queued = false;
+            match disposition {
+                Disposition::Deliver {
+                    message,
+                    verdict,
+                    rcpts: change,
+                } => {
+                    let benv = env.only(&rcpts);
+                    match self.enqueue(&bid, info, &benv, &message, &verdict, &change) {
+                        Ok(()) => {
+                            self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                            queued = true;
+                        }
+                        Err(e) => {
+                            outcome.action = "tempfail";
+                            refusal.get_or_insert(self.tempfail(&bid, "spool write failed", e));
+                        }
+                    }
                 }
-                Err(e) => {
-                    outcome.action = "tempfail";
-                    self.tempfail(id, "spool write failed", e)
+                Disposition::Reject(r) | Disposition::TempFail(r) => {
+                    refusal.get_or_insert(r);
                 }
-            },
-            Disposition::Reject(r) | Disposition::TempFail(r) => r,
-            Disposition::Quarantined | Disposition::Dropped => queued_reply(),
-        };
-        self.finish(
-            permit,
-            &meta,
-            size,
-            message_id,
-            &outcome,
-            reply.code,
-            queued,
-            start.elapsed(),
-        );
+                Disposition::Quarantined | Disposition::Dropped => {}
+            }
+            done.push((bid, rcpts, outcome, queued));
+        }
+        let reply = refusal
+            .unwrap_or_else(|| Reply::new(250, Some("2.0.0"), format!("Ok: queued as {id}")));
+        let mut permit = Some(permit);
+        for (bid, rcpts, outcome, queued) in done {
+            let bmeta = MessageMeta {
+                id: bid,
+                rcpts,
+                ..meta.clone()
+            };
+            self.finish(
+                permit.take(),
+                &bmeta,
+                size,
+                message_id.clone(),
+                &outcome,
+                reply.code,
+                queued,
+                start.elapsed(),
+            );
+        }
         reply
     }
 
     /// Everything between a received message and its delivery, for every
     /// front-end: stamps and release tokens of untrusted clients removed, the
-    /// hub's stamp check, the scan, the release grant, the configured action,
-    /// quarantine copies (durable before this returns). Blocking (scan, store).
+    /// hub's stamp check, the scan, the rules engine (policies, spam score),
+    /// the release grant, the actions, quarantine copies (durable before this
+    /// returns). Blocking (scan, store).
+    ///
+    /// Guarantees: at least one branch; the branches' recipients partition
+    /// `meta.rcpts` (redirects and Bccs aside); with several branches, none
+    /// is a `Reject` or `TempFail` (see [`crate::plan::reconcile`]).
     pub fn evaluate(&self, meta: &MessageMeta, message: Vec<u8>) -> Evaluation {
-        let mut spam = None;
-        let mut ev = self.evaluate_inner(meta, message, &mut spam);
-        if let Some(r) = spam {
-            if let Disposition::Deliver { message, .. } = &mut ev.disposition {
-                let mut m = std::mem::take(message);
-                for h in SPAM_HEADERS {
-                    if let std::borrow::Cow::Owned(x) = headers::remove_header(&m, h) {
-                        m = x;
-                    }
+        let mut ev = self.evaluate_inner(meta, message);
+        for b in &mut ev.branches {
+            let o = &mut b.outcome;
+            if o.action != "deliver" && !o.findings.is_empty() {
+                if o.findings
+                    .iter()
+                    .all(|f| f.name == SPAM_FINDING || f.name == crate::plan::SPAM_HIGH_FINDING)
+                {
+                    o.verdict = "spam".into();
+                } else if o.verdict == "clean" {
+                    o.verdict = "policy".into();
                 }
-                let (status, score) = (r.status_header(), format!("{:.2}", r.score));
-                let mut fields = Vec::with_capacity(3);
-                if r.spam {
-                    fields.push(("X-Spam-Flag", "YES"));
-                }
-                fields.push(("X-Spam-Status", status.as_str()));
-                fields.push(("X-Spam-Score", score.as_str()));
-                *message = headers::prepend_headers(&m, &fields);
             }
-            let only_spam = !ev.outcome.findings.is_empty()
-                && ev.outcome.findings.iter().all(|f| f.name == SPAM_FINDING);
-            if only_spam {
-                ev.outcome.verdict = "spam".into();
-            }
-            ev.outcome.spam = Some(r);
         }
         ev
+    }
+
+    /// `msg` with our spam headers in place of any it had (under the stamp,
+    /// which is added last).
+    fn with_spam_headers(
+        &self,
+        msg: Vec<u8>,
+        spam: Option<&mxguard_policy::SpamResult>,
+    ) -> Vec<u8> {
+        let Some(r) = spam else { return msg };
+        let mut m = msg;
+        for h in SPAM_HEADERS {
+            if let std::borrow::Cow::Owned(x) = headers::remove_header(&m, h) {
+                m = x;
+            }
+        }
+        let (status, score) = (r.status_header(), format!("{:.2}", r.score));
+        let mut fields = Vec::with_capacity(3);
+        if r.spam {
+            fields.push(("X-Spam-Flag", "YES"));
+        }
+        fields.push(("X-Spam-Status", status.as_str()));
+        fields.push(("X-Spam-Score", score.as_str()));
+        headers::prepend_headers(&m, &fields)
+    }
+
+    /// The policy the rules engine applies now.
+    pub fn policy(&self) -> Arc<CompiledPolicy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The spam filter now (`None`: no usable model).
+    pub fn spam_filter(&self) -> Option<Arc<mxguard_policy::SpamFilter>> {
+        self.spam.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the spam filter for the messages evaluated from now on.
+    pub fn set_spam_filter(&self, f: Option<Arc<mxguard_policy::SpamFilter>>) {
+        *self.spam.write().unwrap_or_else(|e| e.into_inner()) = f;
+    }
+
+    /// Replaces the policy for the messages evaluated from now on (messages
+    /// being evaluated keep the one they started with).
+    pub fn set_policy(&self, policy: Arc<CompiledPolicy>) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
     }
 
     /// The Subject of `message` when notices are configured (they quote it), else empty.
@@ -642,6 +843,7 @@ impl GatewayInner {
             Class::Infected,
             Class::Suspicious,
             Class::Unscannable,
+            Class::Policy,
             Class::Spam,
         ]
         .into_iter()
@@ -657,31 +859,18 @@ impl GatewayInner {
             class: class.as_str(),
             findings: &outcome.findings,
             trusted_client: meta.trusted,
+            requested: &outcome.notices,
         };
         for id in n.send(&self.spool, &inc) {
             let _ = self.queue.send(crate::queue::Queued::id(id));
         }
     }
 
-    fn evaluate_inner(
-        &self,
-        meta: &MessageMeta,
-        message: Vec<u8>,
-        spam_out: &mut Option<mxguard_policy::SpamResult>,
-    ) -> Evaluation {
+    fn evaluate_inner(&self, meta: &MessageMeta, message: Vec<u8>) -> Evaluation {
         let id = meta.id.as_str();
-        let fail = |reply: Reply| Evaluation {
-            disposition: Disposition::TempFail(reply),
-            outcome: Outcome {
-                action: "tempfail",
-                verdict: "error".into(),
-                findings: Vec::new(),
-                scanned: false,
-                scan_error: false,
-                stamp: None,
-                spam: None,
-            },
-        };
+        let policy = self.policy();
+        let spam_filter = self.spam_filter();
+        let run_policy = spam_filter.is_some() || !policy.is_empty();
 
         // Stamps and release tokens: removed unless the client may vouch for them.
         let mut msg = message;
@@ -694,7 +883,7 @@ impl GatewayInner {
                 stamp_note = Some("stripped".to_string());
             }
         }
-        if !meta.trusted && self.spam.is_some() {
+        if !meta.trusted && run_policy {
             for h in SPAM_HEADERS {
                 if let std::borrow::Cow::Owned(stripped) = headers::remove_header(&msg, h) {
                     msg = stripped;
@@ -709,7 +898,8 @@ impl GatewayInner {
             }
         }
 
-        // A hub trusts a current stamp from a trusted node instead of scanning again.
+        // A hub trusts a current stamp from a trusted node instead of scanning
+        // again (and the edge that stamped it applied the policies).
         if self.role == Role::Hub && stamp_trusted {
             if let Some(st) = &self.stamp {
                 match st.check(&msg) {
@@ -719,34 +909,30 @@ impl GatewayInner {
                             id,
                             "antivirus scan skipped: valid current stamp ({result})"
                         );
-                        return Evaluation {
-                            disposition: Disposition::Deliver {
+                        let outcome = Outcome {
+                            verdict: format!("stamp:{result}"),
+                            scanned: false,
+                            stamp: Some(format!("trusted:{result}")),
+                            ..Outcome::new("deliver")
+                        };
+                        return Evaluation::single(
+                            meta,
+                            Disposition::Deliver {
                                 message: msg,
                                 verdict: "stamp".into(),
                                 rcpts: RcptChange::Same,
                             },
-                            outcome: Outcome {
-                                action: "deliver",
-                                verdict: format!("stamp:{result}"),
-                                findings: Vec::new(),
-                                scanned: false,
-                                scan_error: false,
-                                stamp: Some(format!("trusted:{result}")),
-                                spam: None,
-                            },
-                        };
+                            outcome,
+                        );
                     }
                     Err(why) => tracing::debug!(id, "stamp not used ({why}): scanning"),
                 }
             }
         }
 
-        // The spam filter reads the same walk as the scan (text, links, attachments).
-        let mut facts = self
-            .spam
-            .as_ref()
-            .map(|_| mxguard_policy::MessageFacts::headers_of(&msg));
-        let mut report = match facts.as_mut() {
+        // The rules engine reads the same walk as the scan (text, links, attachments).
+        let mut facts = run_policy.then(|| mxguard_policy::MessageFacts::headers_of(&msg));
+        let report = match facts.as_mut() {
             Some(f) => self.scanner.scan_with(
                 &msg,
                 None,
@@ -759,68 +945,200 @@ impl GatewayInner {
             .findings
             .iter()
             .any(|f| f.severity == Severity::Infected);
-        if let (Some(sf), Some(f), false) = (&self.spam, &facts, infected) {
-            let r = sf.check(f);
-            if r.spam {
-                let tests: Vec<&str> = r.rules.iter().map(|h| h.name.as_str()).collect();
-                report.findings.push(Finding {
-                    name: SPAM_FINDING.into(),
-                    engine: mxguard_types::EngineKind::Policy,
-                    severity: Severity::Suspicious,
-                    location: String::new(),
-                    detail: format!(
-                        "score {:.2}, required {:.1} ({})",
-                        r.score,
-                        r.required,
-                        tests.join(",")
-                    ),
-                });
+        let classifier = match (&spam_filter, &facts, infected) {
+            (Some(sf), Some(f), false) => Some(sf.check(f)),
+            _ => None,
+        };
+        let scan = plan::scan_decisions(&report.findings, report.error.as_deref(), &self.actions);
+        let mut plans = match &facts {
+            Some(f) => {
+                let env = mxguard_policy::Envelope {
+                    client_ip: meta.client_ip.parse().ok(),
+                    helo: &meta.helo,
+                    mail_from: &meta.mail_from,
+                    rcpts: &meta.rcpts,
+                    local_domains: &self.local_domains,
+                };
+                let verdicts = policy.evaluate(f, &env, classifier.as_ref());
+                self.plans(meta, &verdicts, &scan, classifier.as_ref())
             }
-            *spam_out = Some(r);
+            None => Vec::new(),
+        };
+        if plans.is_empty() {
+            plans.push(Plan {
+                rcpts: meta.rcpts.clone(),
+                policy: None,
+                decided: scan,
+                spam: None,
+                notices: Vec::new(),
+            });
         }
-        let verdict = report.verdict().as_str().to_string();
+        drop(facts);
+        let scan_verdict = report.verdict().as_str().to_string();
+        let scan_error = report.error.is_some();
+
+        if let Some(i) = plan::reconcile(&mut plans) {
+            let p = &plans[i];
+            let text = match p.deciding().map(|d| &d.param) {
+                Some(plan::Param::Text(t)) => t.clone(),
+                _ => "Message deferred by policy, try again later".into(),
+            };
+            tracing::info!(id, policy = ?p.policy, "recipients under different policies, one defers: the whole message is deferred");
+            self.stats.tempfailed.fetch_add(1, Ordering::Relaxed);
+            let outcome = Outcome {
+                verdict: scan_verdict,
+                findings: p.findings(),
+                scan_error,
+                stamp: stamp_note,
+                spam: p.spam.clone(),
+                policy: p.policy.clone(),
+                ..Outcome::new("tempfail")
+            };
+            return Evaluation::single(
+                meta,
+                Disposition::TempFail(Reply::new(451, Some("4.7.1"), format!("{text} [{id}]"))),
+                outcome,
+            );
+        }
+
+        let n = plans.len();
+        if n > 1 {
+            tracing::info!(
+                id,
+                groups = n,
+                "recipients under different policies: one copy per group"
+            );
+        }
+        let mut branches = Vec::with_capacity(n);
+        for (i, p) in plans.into_iter().enumerate() {
+            let bmeta = MessageMeta {
+                id: if i == 0 {
+                    meta.id.clone()
+                } else {
+                    new_queue_id()
+                },
+                rcpts: p.rcpts.clone(),
+                ..meta.clone()
+            };
+            let copy = if i + 1 == n {
+                std::mem::take(&mut msg)
+            } else {
+                msg.clone()
+            };
+            let outcome = Outcome {
+                verdict: scan_verdict.clone(),
+                scan_error,
+                stamp: stamp_note.clone(),
+                ..Outcome::new("deliver")
+            };
+            match self.apply(&bmeta, copy, p, outcome) {
+                Ok((disposition, outcome)) => branches.push(Branch {
+                    id: bmeta.id,
+                    rcpts: bmeta.rcpts,
+                    disposition,
+                    outcome,
+                }),
+                // What was stored stays (a duplicate at worst after the retry).
+                Err(reply) => {
+                    return Evaluation::single(meta, Disposition::TempFail(reply), {
+                        let mut o = Outcome::new("tempfail");
+                        o.verdict = "error".into();
+                        o
+                    })
+                }
+            }
+        }
+        Evaluation { branches }
+    }
+
+    /// One plan per policy verdict: the scan's decisions (for every group)
+    /// and the verdict's own; recipients matched case-insensitively.
+    fn plans(
+        &self,
+        meta: &MessageMeta,
+        verdicts: &[mxguard_policy::PolicyVerdict],
+        scan: &[plan::Decided],
+        classifier: Option<&mxguard_policy::SpamResult>,
+    ) -> Vec<Plan> {
+        let norm = |r: &str| r.trim().trim_matches(['<', '>']).to_lowercase();
+        let mut plans: Vec<Plan> = verdicts
+            .iter()
+            .map(|v| {
+                let (mut decided, notices) = plan::policy_decisions(v, &self.actions);
+                let mut all = scan.to_vec();
+                all.append(&mut decided);
+                Plan {
+                    rcpts: meta
+                        .rcpts
+                        .iter()
+                        .filter(|r| v.recipients.contains(&norm(r)))
+                        .cloned()
+                        .collect(),
+                    policy: Some(v.policy.clone()),
+                    decided: all,
+                    spam: Some(plan::spam_result(v, classifier)),
+                    notices,
+                }
+            })
+            .collect();
+        // Every recipient in exactly one group (a recipient the engine did
+        // not list goes with the first).
+        let listed: Vec<String> = plans.iter().flat_map(|p| p.rcpts.clone()).collect();
+        let missing: Vec<String> = meta
+            .rcpts
+            .iter()
+            .filter(|r| !listed.contains(r))
+            .cloned()
+            .collect();
+        if let Some(first) = plans.first_mut() {
+            first.rcpts.extend(missing);
+        }
+        plans.retain(|p| !p.rcpts.is_empty() || meta.rcpts.is_empty());
+        if meta.rcpts.is_empty() {
+            plans.truncate(1);
+        }
+        plans
+    }
+
+    /// Carries out one plan for its recipients (`meta.rcpts`).
+    fn apply(
+        &self,
+        meta: &MessageMeta,
+        msg: Vec<u8>,
+        p: Plan,
+        mut outcome: Outcome,
+    ) -> Result<(Disposition, Outcome), Reply> {
+        let id = meta.id.as_str();
         let added = |result: &str| self.stamp.as_ref().map(|_| format!("added:{result}"));
-        let Some((action, classes)) = decide(&report, &self.actions) else {
-            return Evaluation {
-                disposition: Disposition::Deliver {
+        let findings = p.findings();
+        outcome.findings = findings.clone();
+        outcome.spam = p.spam.clone();
+        outcome.policy = p.policy.clone();
+        outcome.notices = p.notices.clone();
+        // A policy's `pass` delivers as is: nothing to act on or mark.
+        let acts = |d: &&plan::Decided| {
+            !(d.action == Action::Pass && class_of(&d.finding) == Class::Policy)
+        };
+        let acting: Vec<&plan::Decided> = p.decided.iter().filter(acts).collect();
+        let Some(action) = acting.iter().map(|d| d.action).max_by_key(|a| a.rank()) else {
+            outcome.action = "deliver";
+            outcome.stamp = added("clean").or(outcome.stamp);
+            let msg = self.with_spam_headers(msg, p.spam.as_ref());
+            return Ok((
+                Disposition::Deliver {
                     message: self.add_stamp(&msg, "clean"),
                     verdict: "clean".into(),
                     rcpts: RcptChange::Same,
                 },
-                outcome: Outcome {
-                    action: "deliver",
-                    verdict,
-                    findings: Vec::new(),
-                    scanned: true,
-                    scan_error: false,
-                    stamp: added("clean").or(stamp_note),
-                    spam: None,
-                },
-            };
-        };
-        let mut findings = report.findings.clone();
-        if let Some(err) = &report.error {
-            findings.push(Finding::heuristic(
-                "Heuristics.Unscannable.Error",
-                "",
-                err.clone(),
+                outcome,
             ));
-        }
-        let class = classes
-            .iter()
-            .copied()
-            .find(|c| action_for(*c, &self.actions) == action)
+        };
+        let deciding = acting.iter().find(|d| d.action == action).copied();
+        let class = deciding
+            .map(|d| class_of(&d.finding))
             .unwrap_or(Class::Unscannable);
         let what = names(&findings);
-        let mut outcome = Outcome {
-            action: action.as_str(),
-            verdict,
-            findings: findings.clone(),
-            scanned: true,
-            scan_error: report.error.is_some(),
-            stamp: stamp_note,
-            spam: None,
-        };
+        outcome.action = action.as_str();
 
         // A released message (its token survived only from a trusted client)
         // is not held or changed again for the threats it was released with.
@@ -832,67 +1150,73 @@ impl GatewayInner {
                         self.stats.released.fetch_add(1, Ordering::Relaxed);
                         outcome.action = "deliver";
                         outcome.stamp = Some("released".into());
-                        return Evaluation {
-                            disposition: Disposition::Deliver {
+                        let msg = self.with_spam_headers(msg, p.spam.as_ref());
+                        return Ok((
+                            Disposition::Deliver {
                                 message: crate::stamp::strip(&msg).into_owned(),
                                 verdict: "released".into(),
                                 rcpts: RcptChange::Same,
                             },
                             outcome,
-                        };
+                        ));
                     }
                     tracing::info!(id, item = %grant.id, "release token does not cover {what} for every recipient: normal action");
                 }
                 Ok(None) => {}
-                Err(e) => return fail(self.tempfail(id, "release token lookup failed", e)),
+                Err(e) => return Err(self.tempfail(id, "release token lookup failed", e)),
             }
         }
 
+        let param = deciding.map(|d| &d.param).unwrap_or(&plan::Param::None);
+        let reason = class.as_str();
         let disposition = match action {
             Action::Reject => {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                let custom = (!self.actions.reject_text.is_empty()).then(|| {
+                let text = if let plan::Param::Text(t) = param {
+                    format!("{t} [{id}]")
+                } else if !self.actions.reject_text.is_empty() {
                     self.actions
                         .reject_text
                         .replace("{threats}", &what)
-                        .replace("{class}", class.as_str())
+                        .replace("{class}", reason)
                         .replace("{id}", id)
-                });
-                let text = match class {
-                    Class::Infected => format!("Message refused: virus found ({what})"),
-                    Class::Suspicious => format!("Message refused: suspicious content ({what})"),
-                    Class::Unscannable => {
-                        format!("Message refused: content could not be scanned ({what})")
-                    }
-                    Class::Spam => format!("Message refused as spam ({what})"),
+                } else {
+                    let text = match class {
+                        Class::Infected => format!("Message refused: virus found ({what})"),
+                        Class::Suspicious => {
+                            format!("Message refused: suspicious content ({what})")
+                        }
+                        Class::Unscannable => {
+                            format!("Message refused: content could not be scanned ({what})")
+                        }
+                        Class::Spam => format!("Message refused as spam ({what})"),
+                        Class::Policy => format!("Message refused by policy ({what})"),
+                    };
+                    format!("{text} [{id}]")
                 };
-                Disposition::Reject(Reply::new(
-                    554,
-                    Some("5.7.1"),
-                    custom.unwrap_or_else(|| format!("{text} [{id}]")),
-                ))
+                Disposition::Reject(Reply::new(554, Some("5.7.1"), text))
             }
             Action::Tempfail => {
                 self.stats.tempfailed.fetch_add(1, Ordering::Relaxed);
-                Disposition::TempFail(Reply::new(
-                    451,
-                    Some("4.7.1"),
-                    format!("Message deferred by policy ({what}), try again later [{id}]"),
-                ))
+                let text = match param {
+                    plan::Param::Text(t) => format!("{t} [{id}]"),
+                    _ => format!("Message deferred by policy ({what}), try again later [{id}]"),
+                };
+                Disposition::TempFail(Reply::new(451, Some("4.7.1"), text))
             }
             Action::Quarantine => {
-                let rec = self.record(meta, class.as_str(), action, &findings);
+                let rec = self.record(meta, reason, action, &findings, &p.policy);
                 if let Err(e) = self.put(&rec, &msg) {
-                    return fail(self.tempfail(id, "quarantine write failed", e));
+                    return Err(self.tempfail(id, "quarantine write failed", e));
                 }
                 self.stats.quarantined.fetch_add(1, Ordering::Relaxed);
                 Disposition::Quarantined
             }
             Action::Replace => {
                 // The original is kept (durably) before its notice goes out.
-                let rec = self.record(meta, class.as_str(), action, &findings);
+                let rec = self.record(meta, reason, action, &findings, &p.policy);
                 if let Err(e) = self.put(&rec, &msg) {
-                    return fail(self.tempfail(id, "quarantine write failed", e));
+                    return Err(self.tempfail(id, "quarantine write failed", e));
                 }
                 self.stats.quarantined.fetch_add(1, Ordering::Relaxed);
                 let subject = headers::header_value(&msg, "Subject").unwrap_or_default();
@@ -914,7 +1238,7 @@ impl GatewayInner {
                 let body = headers::prepend_header(
                     &headers::replacement(&msg, &notice),
                     STATUS_HEADER,
-                    &format!("replaced; {}; {what}", class.as_str()),
+                    &format!("replaced; {reason}; {what}"),
                 );
                 let body = self.add_stamp(&body, "cleaned");
                 if self.stamp.is_some() {
@@ -937,15 +1261,15 @@ impl GatewayInner {
             | Action::Tag
             | Action::Pass => {
                 if self.actions.backup_original && action != Action::Pass {
-                    let rec = self.record(meta, "backup", action, &findings);
+                    let rec = self.record(meta, "backup", action, &findings, &p.policy);
                     if let Err(e) = self.put(&rec, &msg) {
-                        return fail(self.tempfail(id, "quarantine backup failed", e));
+                        return Err(self.tempfail(id, "quarantine backup failed", e));
                     }
                 }
                 let mut result = "clean";
                 let mut body = msg;
                 if action == Action::Clean {
-                    match self.clean(&body, &findings) {
+                    match self.clean(&body, &p.decided) {
                         Ok(cleaned) => {
                             body = cleaned;
                             result = "cleaned";
@@ -956,24 +1280,21 @@ impl GatewayInner {
                             tracing::warn!(id, "clean failed ({why}): quarantined instead");
                             outcome.action = "quarantine";
                             let rec =
-                                self.record(meta, class.as_str(), Action::Quarantine, &findings);
+                                self.record(meta, reason, Action::Quarantine, &findings, &p.policy);
                             if let Err(e) = self.put(&rec, &body) {
-                                return fail(self.tempfail(id, "quarantine write failed", e));
+                                return Err(self.tempfail(id, "quarantine write failed", e));
                             }
                             self.stats.quarantined.fetch_add(1, Ordering::Relaxed);
-                            return Evaluation {
-                                disposition: Disposition::Quarantined,
-                                outcome,
-                            };
+                            return Ok((Disposition::Quarantined, outcome));
                         }
                     }
                 }
-                // Classes delivered as they are are marked; `tag` also marks the Subject.
-                let marked: Vec<&Finding> = findings
+                // Findings delivered as they are are marked; `tag` also marks the Subject.
+                let marked: Vec<&Finding> = acting
                     .iter()
-                    .filter(|f| {
+                    .filter(|d| {
                         matches!(
-                            action_for(class_of(f), &self.actions),
+                            d.action,
                             Action::Warn
                                 | Action::Redirect
                                 | Action::Bcc
@@ -981,60 +1302,93 @@ impl GatewayInner {
                                 | Action::Pass
                         )
                     })
+                    .map(|d| &d.finding)
                     .collect();
                 if !marked.is_empty() || result == "cleaned" {
                     let status = if result == "cleaned" && marked.is_empty() {
                         format!("cleaned; removed: {what}")
                     } else {
                         let n: Vec<Finding> = marked.iter().map(|f| (*f).clone()).collect();
-                        format!("{}; {}", class.as_str(), names(&n))
+                        format!("{reason}; {}", names(&n))
                     };
                     body = headers::prepend_header(
                         &headers::remove_header(&body, STATUS_HEADER),
                         STATUS_HEADER,
                         &status,
                     );
-                    // The stamp is about viruses: spam alone leaves it clean.
+                    // The stamp is about viruses: spam and policy alone leave it clean.
                     result = if result == "cleaned" {
                         "cleaned"
-                    } else if marked.iter().all(|f| class_of(f) == Class::Spam) {
+                    } else if marked
+                        .iter()
+                        .all(|f| matches!(class_of(f), Class::Spam | Class::Policy))
+                    {
                         "clean"
                     } else {
                         "suspicious"
                     };
                 }
-                let tagged: Vec<Class> = classes
-                    .iter()
-                    .copied()
-                    .filter(|c| action_for(*c, &self.actions) == Action::Tag)
-                    .collect();
-                if tagged.iter().any(|c| *c != Class::Spam) {
-                    body = headers::tag_subject(&body, &self.actions.tag_subject);
+                let mut tags: Vec<&str> = Vec::new();
+                for d in acting.iter().filter(|d| d.action == Action::Tag) {
+                    let t = match &d.param {
+                        plan::Param::SubjectTag(t) => t.as_deref(),
+                        _ if class_of(&d.finding) == Class::Spam => {
+                            Some(self.actions.spam_tag_subject.as_str())
+                        }
+                        _ => Some(self.actions.tag_subject.as_str()),
+                    };
+                    if let Some(t) = t.filter(|t| !t.is_empty() && !tags.contains(t)) {
+                        tags.push(t);
+                    }
                 }
-                if tagged.contains(&Class::Spam) {
-                    body = headers::tag_subject(&body, &self.actions.spam_tag_subject);
+                for t in &tags {
+                    body = headers::tag_subject(&body, t);
                 }
-                if !tagged.is_empty() {
+                if acting.iter().any(|d| d.action == Action::Tag) {
                     self.stats.tagged.fetch_add(1, Ordering::Relaxed);
                 }
-                if classes
-                    .iter()
-                    .any(|c| action_for(*c, &self.actions) == Action::Warn)
-                {
-                    let banner = wrap(&self.actions.warn_banner.replace("{threats}", &what), 72);
-                    body = headers::with_banner(&body, &banner);
+                let mut banners: Vec<String> = Vec::new();
+                for d in acting.iter().filter(|d| d.action == Action::Warn) {
+                    let b = match &d.param {
+                        plan::Param::Banner(b) if !b.trim().is_empty() => b.clone(),
+                        _ => self.actions.warn_banner.replace("{threats}", &what),
+                    };
+                    let b = wrap(&b, 72);
+                    if !banners.contains(&b) {
+                        banners.push(b);
+                    }
                 }
+                if !banners.is_empty() {
+                    body = headers::with_banner(&body, &banners.join("\n\n"));
+                }
+                let body = self.with_spam_headers(body, p.spam.as_ref());
                 let body = self.add_stamp(&body, result);
                 if self.stamp.is_some() {
                     outcome.stamp = Some(format!("added:{result}"));
                 }
-                let uses = |a: Action| classes.iter().any(|c| action_for(*c, &self.actions) == a);
+                let address = |d: &plan::Decided, default: &str| match &d.param {
+                    plan::Param::Address(a) if !a.is_empty() => a.clone(),
+                    _ => default.to_string(),
+                };
                 let rcpts = if action == Action::Redirect {
-                    RcptChange::Redirect(self.actions.redirect_to.clone())
-                } else if uses(Action::Bcc) {
-                    RcptChange::Bcc(self.actions.bcc_to.clone())
+                    RcptChange::Redirect(
+                        deciding
+                            .map(|d| address(d, &self.actions.redirect_to))
+                            .unwrap_or_else(|| self.actions.redirect_to.clone()),
+                    )
                 } else {
-                    RcptChange::Same
+                    let mut bcc: Vec<String> = Vec::new();
+                    for d in acting.iter().filter(|d| d.action == Action::Bcc) {
+                        let a = address(d, &self.actions.bcc_to);
+                        if !a.is_empty() && !bcc.contains(&a) {
+                            bcc.push(a);
+                        }
+                    }
+                    if bcc.is_empty() {
+                        RcptChange::Same
+                    } else {
+                        RcptChange::Bcc(bcc)
+                    }
                 };
                 Disposition::Deliver {
                     message: body,
@@ -1043,30 +1397,39 @@ impl GatewayInner {
                 }
             }
         };
-        Evaluation {
-            disposition,
-            outcome,
-        }
+        Ok((disposition, outcome))
     }
 
     /// Removes the parts whose findings call for `clean`, then scans the result
     /// again: anything still found makes it an error (the caller quarantines).
     /// A scan cut short by a global limit is never cleaned (parts after the
     /// cut were not looked at).
-    fn clean(&self, msg: &[u8], findings: &[Finding]) -> Result<Vec<u8>, String> {
+    fn clean(&self, msg: &[u8], decided: &[plan::Decided]) -> Result<Vec<u8>, String> {
         const CUT_SHORT: [&str; 3] = [
             "Heuristics.Limits.Exceeded.MaxFiles",
             "Heuristics.Limits.Exceeded.MaxScanSize",
             "Heuristics.Limits.Exceeded.MaxScanTime",
         ];
-        if let Some(f) = findings
+        if let Some(d) = decided
             .iter()
-            .find(|f| CUT_SHORT.contains(&f.name.as_str()))
+            .find(|d| CUT_SHORT.contains(&d.finding.name.as_str()))
         {
-            return Err(format!("the scan was cut short ({})", f.name));
+            return Err(format!("the scan was cut short ({})", d.finding.name));
+        }
+        let mut targets: Vec<Finding> = decided
+            .iter()
+            .filter(|d| d.action == Action::Clean)
+            .map(|d| d.finding.clone())
+            .collect();
+        // A policy rule names the parts it wants removed; without one there
+        // is nothing that can be removed.
+        if let Some(f) = targets
+            .iter()
+            .find(|f| f.location.is_empty() && class_of(f) == Class::Policy)
+        {
+            return Err(format!("{} names no part to remove", f.name));
         }
         let wants_clean = |f: &&Finding| action_for(class_of(f), &self.actions) == Action::Clean;
-        let mut targets: Vec<Finding> = findings.iter().filter(wants_clean).cloned().collect();
         // The first hit may be on the raw message (an unencoded part): find
         // every hit to learn which parts hold it, and keep a whole-message hit
         // only when no part explains it.
@@ -1091,10 +1454,16 @@ impl GatewayInner {
         let locations: Vec<&str> = targets.iter().map(|f| f.location.as_str()).collect();
         let template = self.actions.clean_notice.clone();
         let notice = |part: &mxguard_decode::rewrite::RemovedPart| {
-            let mut threats: Vec<&str> = targets
+            // A policy rule is not a threat name: say what it is.
+            let mut threats: Vec<String> = targets
                 .iter()
                 .filter(|f| part.found.iter().any(|l| *l == f.location))
-                .map(|f| f.name.as_str())
+                .map(|f| match f.name.strip_prefix("Policy.") {
+                    Some(rule) if class_of(f) == Class::Policy => {
+                        format!("content the mail policy does not allow (rule {rule})")
+                    }
+                    _ => f.name.clone(),
+                })
                 .collect();
             threats.dedup();
             wrap(

@@ -25,6 +25,8 @@ pub struct QuarantineRecord {
     pub reason: String,
     pub action: String,
     pub findings: Vec<Finding>,
+    /// The policy that decided (`[policy]` rules), when there is one.
+    pub policy: Option<String>,
 }
 
 fn handle() -> Result<Handle, StoreError> {
@@ -49,7 +51,7 @@ pub fn put_blocking(
         reason: rec.reason.clone(),
         action: rec.action.clone(),
         findings: rec.findings.clone(),
-        policy: None,
+        policy: rec.policy.clone(),
         message,
     };
     handle()?.block_on(store.put(&item))

@@ -174,6 +174,7 @@ impl MailboxCheck {
                         .to_string(),
                     action: "quarantine".into(),
                     findings: findings.clone(),
+                    policy: None,
                 };
                 q::put_blocking(&self.store, &rec, msg)?;
                 let mut ev = q::event(

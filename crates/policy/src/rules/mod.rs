@@ -68,3 +68,12 @@ pub use config::{
 pub use error::{format_errors, ConfigError, ErrorKind};
 pub use eval::{MAX_FIELD_BYTES, MAX_RECIPIENTS, MAX_URLS};
 pub use verdict::{Action, Envelope, Notice, PolicyAction, PolicyHit, PolicyVerdict};
+
+impl CompiledPolicy {
+    /// True when evaluating cannot fire anything: no rules (the built-in
+    /// phishing rules included) and no configured policies. The gateway
+    /// then skips gathering facts unless the classifier needs them.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.policies.is_empty()
+    }
+}

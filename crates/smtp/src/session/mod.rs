@@ -77,6 +77,17 @@ impl Envelope {
             _ => String::new(),
         }
     }
+
+    /// This envelope with only the recipients whose address is in `rcpts`
+    /// (a branch of a message split by policy); a clone when all are.
+    pub fn only(&self, rcpts: &[String]) -> Envelope {
+        let mut e = self.clone();
+        if e.rcpts.len() != rcpts.len() {
+            e.rcpts
+                .retain(|r| rcpts.iter().any(|x| *x == r.address.to_string()));
+        }
+        e
+    }
 }
 
 /// Fixed settings of the sessions of one listener.
