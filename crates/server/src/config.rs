@@ -142,18 +142,59 @@ impl Default for StampConfig {
     }
 }
 
-/// `[web]`.
+/// `[web]`: the web console and JSON API.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
+    /// `host:port`; empty: no console.
     pub listen: String,
+    /// Serve HTTPS (cookies get `Secure`).
+    pub tls: bool,
+    /// PEM files; default: `[smtp] tls_cert`/`tls_key`, else the
+    /// self-signed certificate in `data_dir/tls/`.
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    /// How long a login lasts.
+    pub session_hours: u32,
+    /// Failed logins allowed per client address and per user name within
+    /// `login_window_secs` before further attempts are refused (429).
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             listen: "127.0.0.1:8080".into(),
+            tls: false,
+            tls_cert: None,
+            tls_key: None,
+            session_hours: 12,
+            login_max_failures: 5,
+            login_window_secs: 900,
         }
+    }
+}
+
+impl WebConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if !self.listen.is_empty() && self.listen.parse::<std::net::SocketAddr>().is_err() {
+            e.push(format!(
+                "web.listen: {:?} is not host:port (an IP address and a port; empty turns the console off)",
+                self.listen
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            e.push("web.tls_cert and web.tls_key: give both or neither".into());
+        }
+        if self.session_hours == 0 {
+            e.push("web.session_hours: at least 1".into());
+        }
+        if self.login_max_failures == 0 || self.login_window_secs == 0 {
+            e.push("web.login_max_failures, web.login_window_secs: at least 1".into());
+        }
+        e
     }
 }
 
@@ -315,6 +356,7 @@ impl Config {
         }
         e.extend(self.milter.validate());
         e.extend(self.clamd.validate());
+        e.extend(self.web.validate());
         if let Err(err) = self.load_policy() {
             e.push(format!("{err:#}"));
         }

@@ -28,6 +28,25 @@ pub struct Loaded {
     pub loaded_at: SystemTime,
     /// Approximate bytes of the compiled signatures.
     pub memory: u64,
+    /// What the load found (for the console's signatures page).
+    pub report: SigReport,
+}
+
+/// What a load found: counts by kind, lines not loaded and why.
+#[derive(Debug, Clone, Default)]
+pub struct SigReport {
+    pub hash_sigs: u64,
+    pub body_sigs: u64,
+    pub logical_sigs: u64,
+    pub allow_list: u64,
+    pub ignored_sigs: u64,
+    pub flevel_skipped: u64,
+    pub invalid: u64,
+    pub unsupported: u64,
+    /// The first 500 problems, as `mxguard sigs info` prints them.
+    pub problems: Vec<String>,
+    /// CVD/CLD containers and their versions.
+    pub containers: Vec<(String, u32)>,
 }
 
 /// The current scanner and how to build the next one.
@@ -113,6 +132,19 @@ fn build(engine: &EngineConfig, set: SignatureSet, sigs_version: String) -> Resu
     let count = set.len();
     let db_version = db_version(&set);
     let memory = set.stats().approx_memory as u64;
+    let (r, st) = (set.report(), set.stats());
+    let report = SigReport {
+        hash_sigs: st.hash_sigs as u64,
+        body_sigs: st.body_sigs as u64,
+        logical_sigs: st.logical_sigs as u64,
+        allow_list: st.allow_list as u64,
+        ignored_sigs: r.ignored_sigs as u64,
+        flevel_skipped: r.flevel_skipped as u64,
+        invalid: r.invalid() as u64,
+        unsupported: r.unsupported() as u64,
+        problems: r.problems.iter().take(500).map(|p| p.to_string()).collect(),
+        containers: set.versions().to_vec(),
+    };
     let scanner = Arc::new(Scanner::with_decoder(
         vec![Box::new(SignatureEngine::new(Arc::new(set)))],
         crate::serve::decoder(engine)?,
@@ -124,6 +156,7 @@ fn build(engine: &EngineConfig, set: SignatureSet, sigs_version: String) -> Resu
         db_version,
         loaded_at: SystemTime::now(),
         memory,
+        report,
     })
 }
 

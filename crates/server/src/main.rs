@@ -10,6 +10,7 @@ mod serve;
 mod sigs;
 mod spam;
 mod store_cli;
+mod web;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -102,6 +103,8 @@ enum Command {
     Store(store_cli::StoreArgs),
     /// The spam classifier: train it on ham and spam, check messages.
     Spam(spam::SpamArgs),
+    /// Web console users: add, list, delete, passwd.
+    User(web::UserArgs),
 }
 
 #[derive(Subcommand)]
@@ -136,6 +139,7 @@ fn main() -> ExitCode {
         Command::Report(a) => store_cli::report(a),
         Command::Store(a) => store_cli::store(a),
         Command::Spam(a) => spam::run(a),
+        Command::User(a) => web::user(a),
     };
     match r {
         Ok(code) => code,

@@ -364,8 +364,13 @@ async fn serve(cfg: Config) -> Result<()> {
     }
     let queue_stop = CancellationToken::new();
     let queue_task = tokio::spawn(queue.clone().run(rx, queue_stop.clone()));
+    let mut console_listeners: Vec<mxguard_web::Listener> = Vec::new();
     for l in listeners {
         let addr = l.local_addr()?;
+        console_listeners.push(mxguard_web::Listener {
+            kind: "smtp".into(),
+            address: addr.to_string(),
+        });
         tracing::info!(%addr, "SMTP listening");
         tokio::spawn(server.clone().serve(l, shutdown.clone(), sessions.clone()));
     }
@@ -379,6 +384,10 @@ async fn serve(cfg: Config) -> Result<()> {
         )));
         let session_cfg = Arc::new(cfg.milter.session_config());
         for (name, l) in milter_listeners {
+            console_listeners.push(mxguard_web::Listener {
+                kind: "milter".into(),
+                address: name.clone(),
+            });
             tracing::info!(addr = %name, "milter listening");
             tokio::spawn(mxguard_milter::serve(
                 l,
@@ -390,6 +399,31 @@ async fn serve(cfg: Config) -> Result<()> {
         }
     }
     let clamd = crate::clamd::start(&cfg.clamd, engines.clone()).await?;
+    for l in &cfg.clamd.listen {
+        console_listeners.push(mxguard_web::Listener {
+            kind: "clamd".into(),
+            address: l.clone(),
+        });
+    }
+    // The web console, last: everything it shows is running.
+    let web_stop = CancellationToken::new();
+    let web_task = if cfg.web.listen.is_empty() {
+        tracing::info!("web console off ([web] listen is empty)");
+        None
+    } else {
+        Some(
+            start_web(
+                &cfg,
+                &store,
+                gateway.inner.clone(),
+                queue.clone(),
+                engines.clone(),
+                console_listeners,
+                web_stop.clone(),
+            )
+            .await?,
+        )
+    };
     tracing::info!(
         node = %cfg.node_id,
         next_hop = %cfg.smtp.next_hop,
@@ -397,13 +431,6 @@ async fn serve(cfg: Config) -> Result<()> {
         "mxguard ready in {:.2} s",
         t0.elapsed().as_secs_f64()
     );
-    if !cfg.web.listen.is_empty() {
-        tracing::info!(
-            "web console: not part of this version yet ({} not opened)",
-            cfg.web.listen
-        );
-    }
-
     // A counters line every minute when something happened (the metrics
     // endpoint of the console issue will expose the same numbers).
     let stats_task = {
@@ -438,6 +465,10 @@ async fn serve(cfg: Config) -> Result<()> {
     reload_task.abort();
     model_task.abort();
     tracing::info!("shutting down: finishing sessions in progress");
+    web_stop.cancel();
+    if let Some(t) = web_task {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
     shutdown.cancel();
     crate::clamd::stop(clamd, SHUTDOWN_GRACE).await;
     sessions.close();
@@ -456,6 +487,94 @@ async fn serve(cfg: Config) -> Result<()> {
     tracing::info!(target: "mxguard::stats", "stopped: {} events_written={} events_dropped={}", stats_line(&gateway, &queue), ev.written, ev.dropped);
     store.close().await;
     Ok(())
+}
+
+/// Starts the web console on `[web] listen`: the first-start admin user,
+/// TLS when asked for, the console's view of the gateway.
+async fn start_web(
+    cfg: &Config,
+    store: &mxguard_store::Store,
+    inner: Arc<GatewayInner>,
+    queue: Arc<Queue>,
+    engines: Arc<crate::engines::Engines>,
+    mut listeners: Vec<mxguard_web::Listener>,
+    stop: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let w = &cfg.web;
+    let listener = tokio::net::TcpListener::bind(&w.listen)
+        .await
+        .with_context(|| format!("web.listen: cannot listen on {} (set [web] listen = \"\" to turn the console off)", w.listen))?;
+    let addr = listener.local_addr()?;
+    crate::web::ensure_first_user(store)
+        .await
+        .context("web console: creating the first user")?;
+    let tls = if w.tls {
+        let acc = match (
+            w.tls_cert.as_ref().or(cfg.smtp.tls_cert.as_ref()),
+            w.tls_key.as_ref().or(cfg.smtp.tls_key.as_ref()),
+        ) {
+            (Some(c), Some(k)) => {
+                mxguard_smtp::tls::acceptor_from_files(Path::new(c), Path::new(k))?
+            }
+            _ => mxguard_smtp::tls::self_signed_acceptor(
+                &cfg.data_dir.join("tls"),
+                &cfg.smtp.hostname,
+            )?,
+        };
+        let mut c = (**acc.config()).clone();
+        c.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Some(Arc::new(c))
+    } else {
+        None
+    };
+    listeners.push(mxguard_web::Listener {
+        kind: if w.tls { "web (https)" } else { "web (http)" }.into(),
+        address: addr.to_string(),
+    });
+    let policy = Arc::new(crate::web::ServerPolicy::new(cfg.clone(), inner.clone()));
+    let gw = crate::web::ConsoleGateway {
+        inner,
+        queue,
+        engines,
+        cfg: cfg.clone(),
+        listeners,
+        policy,
+    };
+    let settings = mxguard_web::WebSettings {
+        node: cfg.node_id.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        session_lifetime: Duration::from_secs(u64::from(w.session_hours) * 3600),
+        secure_cookies: w.tls,
+        login_max_failures: w.login_max_failures,
+        login_window: Duration::from_secs(w.login_window_secs),
+    };
+    let state = mxguard_web::AppState::new(store.clone(), Arc::new(gw), settings);
+    let router = mxguard_web::router(state);
+    tracing::info!(
+        %addr,
+        tls = w.tls,
+        "web console listening: {}://{addr}/",
+        if w.tls { "https" } else { "http" }
+    );
+    // Expired sessions go away once an hour.
+    let s2 = store.clone();
+    let stop2 = stop.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = stop2.cancelled() => return,
+                _ = tick.tick() => { let _ = s2.expire_sessions().await; }
+            }
+        }
+    });
+    Ok(tokio::spawn(mxguard_web::serve(
+        listener,
+        router,
+        tls,
+        stop,
+        Duration::from_secs(5),
+    )))
 }
 
 /// The spam filter from `[spam]`, or `None` (disabled, no model yet, or a

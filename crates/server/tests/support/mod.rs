@@ -59,8 +59,15 @@ impl Gateway {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("mxguard.toml");
+        // The web console stays off unless the test asks for it (tests run
+        // in parallel and would all want its default port).
+        let web = if rest.contains("[web]") {
+            ""
+        } else {
+            "[web]\nlisten = \"\"\n"
+        };
         let text = format!(
-            "data_dir = \"{}\"\nnode_id = \"test1\"\n\n[smtp]\nlisten = [\"127.0.0.1:{port}\"]\nhostname = \"mx.test\"\n{smtp_extra}\n\n{rest}\n",
+            "data_dir = \"{}\"\nnode_id = \"test1\"\n\n[smtp]\nlisten = [\"127.0.0.1:{port}\"]\nhostname = \"mx.test\"\n{smtp_extra}\n\n{rest}\n{web}",
             dir.path().join("data").display()
         );
         std::fs::write(&config, text).unwrap();
