@@ -118,7 +118,7 @@ pub fn page(title: &str, who: &Principal, active: &str, body: &str) -> String {
         s,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · mxguard</title><link rel=\"stylesheet\" href=\"/static/app.css\">\
+         <title>{} · mxguard</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/static/app.css\">\
          <script src=\"/static/app.js\" defer></script></head><body>\
          <header><a class=\"brand\" href=\"/\">mxguard</a><nav>",
         esc(title)
@@ -159,7 +159,7 @@ pub fn csrf_field(who: &Principal) -> String {
 pub fn error_page(status: StatusCode, msg: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · mxguard</title>\
-         <link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main class=\"narrow\">\
+         <link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main class=\"narrow\">\
          <h1>{}</h1><p>{}</p><p><a href=\"/\">Back to the console</a></p></main></body></html>",
         status.as_u16(),
         esc(&status.to_string()),

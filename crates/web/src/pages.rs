@@ -1783,9 +1783,15 @@ pub async fn policy_post(
                 Ok(s) => html::notice(
                     "ok",
                     &format!(
-                        "Valid: {} rule(s), {} policy(ies).",
+                        "Valid: {} rule(s) ({}), {} policy(ies){}.",
                         s.rules.len(),
-                        s.policies.len()
+                        s.rules.join(", "),
+                        s.policies.len(),
+                        if s.policies.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", s.policies.join(", "))
+                        }
                     ),
                 ),
                 Err(e) => format!(
@@ -2390,7 +2396,7 @@ fn login_html(pairs: &[(String, String)], error: Option<&str>) -> String {
     }
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Log in · mxguard</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main class=\"narrow\">\
+         <title>Log in · mxguard</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main class=\"narrow\">\
          <h1>mxguard</h1>{msg}<form method=\"post\" action=\"/login\" class=\"login\">\
          <input type=\"hidden\" name=\"next\" value=\"{}\">\
          <label>User<input name=\"user\" id=\"user\" autocomplete=\"username\" required autofocus></label>\
