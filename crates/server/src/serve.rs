@@ -503,7 +503,12 @@ async fn start_web(
     let w = &cfg.web;
     let listener = tokio::net::TcpListener::bind(&w.listen)
         .await
-        .with_context(|| format!("web.listen: cannot listen on {} (set [web] listen = \"\" to turn the console off)", w.listen))?;
+        .with_context(|| {
+            format!(
+                "web.listen: cannot listen on {} (set [web] listen = \"\" to turn the console off)",
+                w.listen
+            )
+        })?;
     let addr = listener.local_addr()?;
     crate::web::ensure_first_user(store)
         .await

@@ -65,7 +65,12 @@ impl mxguard_web::Gateway for ConsoleGateway {
             counter("gateway_messages_total", "tagged", g, &s.tagged),
             counter("gateway_messages_total", "tempfailed", g, &s.tempfailed),
             counter("gateway_messages_total", "released", g, &s.released),
-            counter("gateway_messages_total", "scan_skipped", g, &s.scans_skipped),
+            counter(
+                "gateway_messages_total",
+                "scan_skipped",
+                g,
+                &s.scans_skipped,
+            ),
         ];
         let q = &self.queue.stats;
         let d = "Delivery attempts since start, by result.";
@@ -221,6 +226,9 @@ fn signature_info(engines: &Engines, cfg: &Config) -> SignatureInfo {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0),
         memory_bytes: l.memory,
+        // The SMTP gateway, the milter and the mailbox check hold the
+        // scanner they were started with (GatewayInner::scanner is fixed).
+        note: "A reload applies to the clamd socket at once; the SMTP gateway and the milter keep the set loaded at start until mxguard restarts.".into(),
     }
 }
 
@@ -367,7 +375,9 @@ impl PolicyControl for ServerPolicy {
     fn save(&self, text: &str) -> Result<String, String> {
         let _one = self.saving.lock().unwrap_or_else(|e| e.into_inner());
         let PolicySource::File { path, .. } = self.cfg.policy_source() else {
-            return Err("the policy is an inline [policy] section of the configuration file".into());
+            return Err(
+                "the policy is an inline [policy] section of the configuration file".into(),
+            );
         };
         let policy = Self::compile(text)?;
         let before = std::fs::read_to_string(&path).unwrap_or_default();

@@ -28,7 +28,10 @@ fn admin_password(g: &Gateway) -> String {
             let rest = &log[i + "created with password: ".len()..];
             return rest.split_whitespace().next().unwrap().to_string();
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "no admin password in the log: {log}");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no admin password in the log: {log}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -71,7 +74,10 @@ fn console_in_chromium_quarantine_release_and_policy() {
         .unwrap();
     let o = c.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "added audrey (auditor)");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "added audrey (auditor)"
+    );
     let o = g.mxguard(&["user", "list"]);
     let list = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(list.contains("admin") && list.contains("audrey"), "{list}");
@@ -111,5 +117,7 @@ fn console_in_chromium_quarantine_release_and_policy() {
         "screenshots in {}",
         shots.display()
     );
-    assert!(g.log_text().contains("policy saved from the console and applied"));
+    assert!(g
+        .log_text()
+        .contains("policy saved from the console and applied"));
 }

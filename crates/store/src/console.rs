@@ -146,7 +146,12 @@ impl Store {
 
     /// Creates `name` only when there is no user at all (first start);
     /// returns whether it did. Safe when several nodes start at once.
-    pub async fn add_first_user(&self, name: &str, password_hash: &str, role: &str) -> Result<bool> {
+    pub async fn add_first_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        role: &str,
+    ) -> Result<bool> {
         let now = now_secs();
         let mut tx = self.begin_write().await?;
         if self.backend == crate::Backend::Postgres {
@@ -369,25 +374,22 @@ impl Store {
 
     /// API tokens, of one user or all, newest first.
     pub async fn api_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>> {
-        let rows = match user {
-            Some(u) => {
-                sqlx::query(
+        let rows =
+            match user {
+                Some(u) => sqlx::query(
                     "SELECT id, name, user_name, role, prefix, created_at, expires_at, last_used \
                      FROM api_tokens WHERE user_name = $1 ORDER BY id DESC",
                 )
                 .bind(u.to_string())
                 .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query(
+                .await?,
+                None => sqlx::query(
                     "SELECT id, name, user_name, role, prefix, created_at, expires_at, last_used \
                      FROM api_tokens ORDER BY id DESC",
                 )
                 .fetch_all(&self.pool)
-                .await?
-            }
-        };
+                .await?,
+            };
         rows.iter()
             .map(|r| {
                 Ok(ApiToken {

@@ -10,9 +10,14 @@ use sqlx::Row;
 async fn users_sessions_tokens_history(kind: Kind) {
     let (s, _db) = open(kind, "console").await;
     assert_eq!(s.count_users().await.unwrap(), 0);
-    assert!(s.add_first_user("admin", "$argon2id$x", "admin").await.unwrap());
+    assert!(s
+        .add_first_user("admin", "$argon2id$x", "admin")
+        .await
+        .unwrap());
     assert!(
-        !s.add_first_user("other", "$argon2id$y", "admin").await.unwrap(),
+        !s.add_first_user("other", "$argon2id$y", "admin")
+            .await
+            .unwrap(),
         "only when there is no user"
     );
     s.add_user("eve", "$argon2id$e", "auditor").await.unwrap();
@@ -22,7 +27,10 @@ async fn users_sessions_tokens_history(kind: Kind) {
     ));
     let users = s.users().await.unwrap();
     assert_eq!(
-        users.iter().map(|u| (u.name.as_str(), u.role.as_str())).collect::<Vec<_>>(),
+        users
+            .iter()
+            .map(|u| (u.name.as_str(), u.role.as_str()))
+            .collect::<Vec<_>>(),
         vec![("admin", "admin"), ("eve", "auditor")]
     );
     let (u, h) = s.user_with_hash("eve").await.unwrap().unwrap();
@@ -31,10 +39,17 @@ async fn users_sessions_tokens_history(kind: Kind) {
 
     // Sessions: found by the token, stored hashed, expire, end with a password change.
     let now = now_secs();
-    s.create_session("tok-a", "eve", "csrf-a", now + 60, "192.0.2.1").await.unwrap();
-    s.create_session("tok-old", "eve", "csrf-o", now - 1, "192.0.2.1").await.unwrap();
+    s.create_session("tok-a", "eve", "csrf-a", now + 60, "192.0.2.1")
+        .await
+        .unwrap();
+    s.create_session("tok-old", "eve", "csrf-o", now - 1, "192.0.2.1")
+        .await
+        .unwrap();
     let sess = s.session("tok-a").await.unwrap().unwrap();
-    assert_eq!((sess.user.as_str(), sess.role.as_str(), sess.csrf.as_str()), ("eve", "auditor", "csrf-a"));
+    assert_eq!(
+        (sess.user.as_str(), sess.role.as_str(), sess.csrf.as_str()),
+        ("eve", "auditor", "csrf-a")
+    );
     assert!(s.session("tok-old").await.unwrap().is_none(), "expired");
     assert!(s.session("tok-b").await.unwrap().is_none());
     let raw: i64 = sqlx::query("SELECT COUNT(*) FROM sessions WHERE token_hash = $1")
@@ -51,19 +66,36 @@ async fn users_sessions_tokens_history(kind: Kind) {
     assert_eq!(s.session("tok-a").await.unwrap().unwrap().role, "admin");
     assert!(s.set_role("eve", "auditor").await.unwrap());
     assert!(s.set_password("eve", "$argon2id$new").await.unwrap());
-    assert!(s.session("tok-a").await.unwrap().is_none(), "password change ends sessions");
+    assert!(
+        s.session("tok-a").await.unwrap().is_none(),
+        "password change ends sessions"
+    );
     assert!(!s.set_password("nobody", "x").await.unwrap());
 
     // API tokens: the role is capped by the user's.
-    let id = s.create_api_token("mxg_tok1", "metrics", "eve", "admin", None).await.unwrap();
+    let id = s
+        .create_api_token("mxg_tok1", "metrics", "eve", "admin", None)
+        .await
+        .unwrap();
     let t = s.api_token("mxg_tok1").await.unwrap().unwrap();
-    assert_eq!((t.id, t.role.as_str(), t.user.as_str()), (id, "auditor", "eve"));
+    assert_eq!(
+        (t.id, t.role.as_str(), t.user.as_str()),
+        (id, "auditor", "eve")
+    );
     assert_eq!(t.prefix, "mxg_tok1");
     assert!(s.api_token("mxg_nope").await.unwrap().is_none());
-    s.create_api_token("mxg_exp", "old", "admin", "admin", Some(now - 5)).await.unwrap();
+    s.create_api_token("mxg_exp", "old", "admin", "admin", Some(now - 5))
+        .await
+        .unwrap();
     assert!(s.api_token("mxg_exp").await.unwrap().is_none(), "expired");
-    let id2 = s.create_api_token("mxg_tok2", "ops", "admin", "admin", None).await.unwrap();
-    assert_eq!(s.api_token("mxg_tok2").await.unwrap().unwrap().role, "admin");
+    let id2 = s
+        .create_api_token("mxg_tok2", "ops", "admin", "admin", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.api_token("mxg_tok2").await.unwrap().unwrap().role,
+        "admin"
+    );
     assert_eq!(s.api_tokens(None).await.unwrap().len(), 3);
     assert_eq!(s.api_tokens(Some("eve")).await.unwrap().len(), 1);
     assert!(s.api_tokens(None).await.unwrap()[0].last_used.is_none() || id2 > 0);
@@ -72,7 +104,9 @@ async fn users_sessions_tokens_history(kind: Kind) {
     assert!(s.api_token("mxg_tok2").await.unwrap().is_none());
 
     // Deleting a user takes its sessions and tokens along.
-    s.create_session("tok-c", "eve", "c", now + 60, "::1").await.unwrap();
+    s.create_session("tok-c", "eve", "c", now + 60, "::1")
+        .await
+        .unwrap();
     assert!(s.delete_user("eve").await.unwrap());
     assert!(s.session("tok-c").await.unwrap().is_none());
     assert!(s.api_token("mxg_tok1").await.unwrap().is_none());
@@ -80,11 +114,25 @@ async fn users_sessions_tokens_history(kind: Kind) {
 
     // Policy history, newest first.
     let a = s
-        .add_policy_change("admin", "mx1", "/etc/p.toml", "a = 1\n", "+a = 1\n", "first")
+        .add_policy_change(
+            "admin",
+            "mx1",
+            "/etc/p.toml",
+            "a = 1\n",
+            "+a = 1\n",
+            "first",
+        )
         .await
         .unwrap();
     let b = s
-        .add_policy_change("admin", "mx2", "/etc/p.toml", "a = 2\n", "-a = 1\n+a = 2\n", "second\0nul")
+        .add_policy_change(
+            "admin",
+            "mx2",
+            "/etc/p.toml",
+            "a = 2\n",
+            "-a = 1\n+a = 2\n",
+            "second\0nul",
+        )
         .await
         .unwrap();
     assert!(b > a);

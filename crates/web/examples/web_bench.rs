@@ -18,7 +18,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let url = args.get(1).expect("usage: web_bench STORE_URL PORT");
     let port: u16 = args.get(2).and_then(|p| p.parse().ok()).unwrap_or(18080);
-    let store = mxguard_store::Store::open(url).await.expect("open the store");
+    let store = mxguard_store::Store::open(url)
+        .await
+        .expect("open the store");
     if store.user_with_hash("bench").await.unwrap().is_none() {
         let h = mxguard_web::auth::hash_password("bench password");
         store.add_user("bench", &h, "admin").await.unwrap();

@@ -281,10 +281,7 @@ pub async fn policy_check(State(state): State<crate::AppState>, body: Bytes) -> 
     let b: PolicyBody = body_json(&body)?;
     match pages::policy_op(&state, move |pc| pc.check(&b.text)).await {
         Ok(s) => ok(json!({ "valid": true, "rules": s.rules, "policies": s.policies })),
-        Err(e) => Err(ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            e,
-        )),
+        Err(e) => Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, e)),
     }
 }
 
@@ -324,10 +321,7 @@ pub async fn policy_history(State(state): State<crate::AppState>, q: RawQuery) -
     ok(state.store.policy_history(limit).await?)
 }
 
-pub async fn policy_change(
-    State(state): State<crate::AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult {
+pub async fn policy_change(State(state): State<crate::AppState>, Path(id): Path<i64>) -> ApiResult {
     match state.store.policy_change(id).await? {
         Some(c) => ok(c),
         None => Err(ApiError(
@@ -441,19 +435,42 @@ pub async fn metrics(State(state): State<crate::AppState>) -> ApiResult {
     let s = state.gateway.signatures();
     let mut o = String::new();
     let g = |o: &mut String, name: &str, help: &str, kind: &str| {
-        let _ = writeln!(o, "# HELP mxguard_{name} {help}\n# TYPE mxguard_{name} {kind}");
+        let _ = writeln!(
+            o,
+            "# HELP mxguard_{name} {help}\n# TYPE mxguard_{name} {kind}"
+        );
     };
-    g(&mut o, "messages_24h", "Messages in the last 24 hours by verdict (store counters, all nodes).", "gauge");
+    g(
+        &mut o,
+        "messages_24h",
+        "Messages in the last 24 hours by verdict (store counters, all nodes).",
+        "gauge",
+    );
     for (v, n) in &d.by_verdict {
         let _ = writeln!(o, "mxguard_messages_24h{{verdict=\"{}\"}} {n}", label(v));
     }
-    g(&mut o, "actions_24h", "Messages in the last 24 hours by action.", "gauge");
+    g(
+        &mut o,
+        "actions_24h",
+        "Messages in the last 24 hours by action.",
+        "gauge",
+    );
     for (v, n) in &d.by_action {
         let _ = writeln!(o, "mxguard_actions_24h{{action=\"{}\"}} {n}", label(v));
     }
-    g(&mut o, "detections_24h", "Messages in the last 24 hours whose verdict was not clean.", "gauge");
+    g(
+        &mut o,
+        "detections_24h",
+        "Messages in the last 24 hours whose verdict was not clean.",
+        "gauge",
+    );
     let _ = writeln!(o, "mxguard_detections_24h {}", d.detections);
-    g(&mut o, "threats_24h", "Messages per threat in the last 24 hours (top 10).", "gauge");
+    g(
+        &mut o,
+        "threats_24h",
+        "Messages per threat in the last 24 hours (top 10).",
+        "gauge",
+    );
     for t in &d.top_threats {
         let _ = writeln!(
             o,
@@ -463,7 +480,12 @@ pub async fn metrics(State(state): State<crate::AppState>) -> ApiResult {
             t.messages
         );
     }
-    g(&mut o, "scan_latency_24h_seconds", "Scan latency over the last 24 hours.", "gauge");
+    g(
+        &mut o,
+        "scan_latency_24h_seconds",
+        "Scan latency over the last 24 hours.",
+        "gauge",
+    );
     let l = &d.latency;
     for (q, v) in [
         ("0.5", l.p50_us as f64),
@@ -477,17 +499,46 @@ pub async fn metrics(State(state): State<crate::AppState>) -> ApiResult {
             v / 1e6
         );
     }
-    g(&mut o, "queue_size", "Messages waiting in the delivery queue (spool entries).", "gauge");
+    g(
+        &mut o,
+        "queue_size",
+        "Messages waiting in the delivery queue (spool entries).",
+        "gauge",
+    );
     let _ = writeln!(o, "mxguard_queue_size {}", d.queue_size);
-    g(&mut o, "quarantine_held", "Quarantined messages not released.", "gauge");
+    g(
+        &mut o,
+        "quarantine_held",
+        "Quarantined messages not released.",
+        "gauge",
+    );
     let _ = writeln!(o, "mxguard_quarantine_held {}", d.quarantine_held);
-    g(&mut o, "quarantined_24h", "Messages quarantined in the last 24 hours.", "gauge");
+    g(
+        &mut o,
+        "quarantined_24h",
+        "Messages quarantined in the last 24 hours.",
+        "gauge",
+    );
     let _ = writeln!(o, "mxguard_quarantined_24h {}", d.quarantined_in_period);
     g(&mut o, "signatures", "Signatures loaded.", "gauge");
     let _ = writeln!(o, "mxguard_signatures {}", s.signatures);
-    g(&mut o, "signatures_loaded_timestamp_seconds", "When the signatures were (re)loaded.", "gauge");
-    let _ = writeln!(o, "mxguard_signatures_loaded_timestamp_seconds {}", s.loaded_at);
-    g(&mut o, "uptime_seconds", "Seconds since this process started.", "gauge");
+    g(
+        &mut o,
+        "signatures_loaded_timestamp_seconds",
+        "When the signatures were (re)loaded.",
+        "gauge",
+    );
+    let _ = writeln!(
+        o,
+        "mxguard_signatures_loaded_timestamp_seconds {}",
+        s.loaded_at
+    );
+    g(
+        &mut o,
+        "uptime_seconds",
+        "Seconds since this process started.",
+        "gauge",
+    );
     let _ = writeln!(o, "mxguard_uptime_seconds {}", d.uptime_secs);
     let mut seen: Vec<&str> = Vec::new();
     for c in &d.counters {
@@ -498,7 +549,13 @@ pub async fn metrics(State(state): State<crate::AppState>) -> ApiResult {
         if c.label.is_empty() {
             let _ = writeln!(o, "mxguard_{} {}", c.name, c.value);
         } else {
-            let _ = writeln!(o, "mxguard_{}{{result=\"{}\"}} {}", c.name, label(&c.label), c.value);
+            let _ = writeln!(
+                o,
+                "mxguard_{}{{result=\"{}\"}} {}",
+                c.name,
+                label(&c.label),
+                c.value
+            );
         }
     }
     let mut r = o.into_response();

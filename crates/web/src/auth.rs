@@ -274,7 +274,10 @@ pub fn is_api_path(path: &str) -> bool {
 }
 
 /// Who is asking: a bearer token, else a session cookie.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, String> {
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, String> {
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -496,7 +499,10 @@ mod tests {
         assert_eq!(field(&f, "bad"), Some("%zz"));
         assert_eq!(field(&f, "pct"), Some("%"));
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=b; mxguard_session=123"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; mxguard_session=123"),
+        );
         assert_eq!(cookie(&h, COOKIE), Some("123"));
         assert!(ct_eq("abc", "abc") && !ct_eq("abc", "abd") && !ct_eq("abc", "ab"));
     }

@@ -129,6 +129,8 @@ pub struct SignatureInfo {
     /// Unix seconds of the last (re)load.
     pub loaded_at: i64,
     pub memory_bytes: u64,
+    /// What a reload applies to (shown next to the reload button).
+    pub note: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -122,7 +122,10 @@ Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/html\
         let v = view(m);
         assert_eq!(v.subject, "hi");
         assert!(v.from.contains("a@example.com"));
-        assert!(v.text.contains("Hello") && v.text.contains("there"), "{v:?}");
+        assert!(
+            v.text.contains("Hello") && v.text.contains("there"),
+            "{v:?}"
+        );
         assert!(!v.text.contains("<b>"), "{v:?}");
         assert!(v.text_from_html);
         assert_eq!(v.attachments.len(), 1);

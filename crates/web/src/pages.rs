@@ -249,7 +249,9 @@ fn volume_chart(volume: &[VolumeRow], since: i64, until: i64, unit: i64) -> Stri
     for v in volume {
         let i = ((v.start - start) / unit) as usize;
         if i < n {
-            series.entry(v.verdict.clone()).or_insert_with(|| vec![0; n])[i] += v.messages;
+            series
+                .entry(v.verdict.clone())
+                .or_insert_with(|| vec![0; n])[i] += v.messages;
         }
     }
     // Clean first (at the bottom), then the rest.
@@ -280,8 +282,17 @@ pub async fn dashboard(
         b,
         "<div id=\"dash\" data-refresh=\"30\"><p class=\"toolbar\">Last: "
     );
-    for (h, l) in [(1, "hour"), (24, "24 hours"), (168, "7 days"), (720, "30 days")] {
-        let cls = if h == d.hours { " class=\"active\"" } else { "" };
+    for (h, l) in [
+        (1, "hour"),
+        (24, "24 hours"),
+        (168, "7 days"),
+        (720, "30 days"),
+    ] {
+        let cls = if h == d.hours {
+            " class=\"active\""
+        } else {
+            ""
+        };
         let _ = write!(b, "<a href=\"/?hours={h}\"{cls}>{l}</a> ");
     }
     let _ = write!(
@@ -326,7 +337,11 @@ pub async fn dashboard(
         let mut m: BTreeMap<(i64, String, String), (u64, u64)> = BTreeMap::new();
         for v in &d.volume {
             let e = m
-                .entry((v.start.div_euclid(unit) * unit, v.verdict.clone(), v.action.clone()))
+                .entry((
+                    v.start.div_euclid(unit) * unit,
+                    v.verdict.clone(),
+                    v.action.clone(),
+                ))
                 .or_default();
             e.0 += v.messages;
             e.1 += v.bytes;
@@ -529,7 +544,9 @@ pub async fn quarantine(
     }
     b.push_str("<table class=\"list\" id=\"qtable\"><thead><tr>");
     if who.is_admin() {
-        b.push_str("<th><input type=\"checkbox\" data-select-all=\"id\" title=\"select all\"></th>");
+        b.push_str(
+            "<th><input type=\"checkbox\" data-select-all=\"id\" title=\"select all\"></th>",
+        );
     }
     b.push_str("<th>Time (UTC)</th><th>Sender</th><th>Recipients</th><th>Subject</th><th>Reason</th><th>Threats</th><th>Size</th><th>Released</th></tr></thead><tbody>");
     for i in &items {
@@ -563,7 +580,11 @@ pub async fn quarantine(
         );
     }
     if u64::from(qq.offset) + (items.len() as u64) < total {
-        let _ = write!(b, "<a href=\"{}\">older →</a>", esc(&link(qq.offset + limit)));
+        let _ = write!(
+            b,
+            "<a href=\"{}\">older →</a>",
+            esc(&link(qq.offset + limit))
+        );
     }
     b.push_str("</p>");
     Ok(Html(page("Quarantine", &who, "/quarantine", &b)).into_response())
@@ -730,7 +751,13 @@ pub async fn quarantine_item(
         b.push_str("</table>");
     }
     b.push_str(&safe_view_html(&view));
-    Ok(Html(page(&format!("Quarantine item {id}"), &who, "/quarantine", &b)).into_response())
+    Ok(Html(page(
+        &format!("Quarantine item {id}"),
+        &who,
+        "/quarantine",
+        &b,
+    ))
+    .into_response())
 }
 
 fn safe_view_html(v: &crate::mail::SafeView) -> String {
@@ -851,7 +878,12 @@ pub struct BulkResult {
 }
 
 /// Releases or deletes several items; one result per id.
-pub async fn bulk(state: &AppState, who: &Principal, action: &str, ids: &[String]) -> Vec<BulkResult> {
+pub async fn bulk(
+    state: &AppState,
+    who: &Principal,
+    action: &str,
+    ids: &[String],
+) -> Vec<BulkResult> {
     let mut out = Vec::new();
     for id in ids {
         let r = match action {
@@ -1026,10 +1058,7 @@ pub async fn events(
     if let (Some(last), Some(limit)) = (evs.last(), eq.limit) {
         if evs.len() as u32 >= limit {
             let mut p = csv_pairs.clone();
-            p.push((
-                "before".into(),
-                format!("{}:{}", last.event.time, last.id),
-            ));
+            p.push(("before".into(), format!("{}:{}", last.event.time, last.id)));
             let _ = write!(
                 b,
                 "<p class=\"paging\"><a href=\"/events?{}\">older →</a></p>",
@@ -1355,7 +1384,12 @@ pub async fn reports(
     let pairs = query(&q);
     let mut b = String::new();
     b.push_str("<form method=\"get\" action=\"/reports\" class=\"filters\">");
-    b.push_str(&input("since", "Since", &pairs, "7d (default), 30d, 2026-01-01"));
+    b.push_str(&input(
+        "since",
+        "Since",
+        &pairs,
+        "7d (default), 30d, 2026-01-01",
+    ));
     b.push_str(&input("until", "Until", &pairs, "now"));
     b.push_str(&input("node", "Node", &pairs, "all"));
     b.push_str(&input("top", "Top", &pairs, "10"));
@@ -1366,8 +1400,17 @@ pub async fn reports(
         &[("", "hour"), ("yes", "day")],
     ));
     b.push_str("<button type=\"submit\">Report</button></form><p class=\"toolbar\">");
-    for (s, l) in [("24h", "24 hours"), ("7d", "7 days"), ("30d", "30 days"), ("365d", "a year")] {
-        let daily = if s == "30d" || s == "365d" { "&daily=yes" } else { "" };
+    for (s, l) in [
+        ("24h", "24 hours"),
+        ("7d", "7 days"),
+        ("30d", "30 days"),
+        ("365d", "a year"),
+    ] {
+        let daily = if s == "30d" || s == "365d" {
+            "&daily=yes"
+        } else {
+            ""
+        };
         let _ = write!(b, "<a href=\"/reports?since={s}{daily}\">{l}</a> ");
     }
     b.push_str("</p>");
@@ -1421,35 +1464,46 @@ pub async fn reports(
         csv("volume"),
         volume_chart(&r.volume, cs, cu, unit)
     );
-    let table = |b: &mut String, title: &str, section: &str, head: &[&str], rows: Vec<Vec<String>>| {
-        let _ = write!(b, "<section><h2>{title}{}</h2><table class=\"list\"><tr>", csv(section));
-        for h in head {
-            let _ = write!(b, "<th>{h}</th>");
-        }
-        b.push_str("</tr>");
-        for row in rows {
-            b.push_str("<tr>");
-            for c in row {
-                let _ = write!(b, "<td>{}</td>", esc(&c));
+    let table =
+        |b: &mut String, title: &str, section: &str, head: &[&str], rows: Vec<Vec<String>>| {
+            let _ = write!(
+                b,
+                "<section><h2>{title}{}</h2><table class=\"list\"><tr>",
+                csv(section)
+            );
+            for h in head {
+                let _ = write!(b, "<th>{h}</th>");
             }
             b.push_str("</tr>");
-        }
-        b.push_str("</table></section>");
-    };
+            for row in rows {
+                b.push_str("<tr>");
+                for c in row {
+                    let _ = write!(b, "<td>{}</td>", esc(&c));
+                }
+                b.push_str("</tr>");
+            }
+            b.push_str("</table></section>");
+        };
     b.push_str("<div class=\"cols\">");
     table(
         &mut b,
         "Verdicts",
         "verdicts",
         &["Verdict", "Messages"],
-        r.by_verdict.iter().map(|(k, v)| vec![k.clone(), num(*v)]).collect(),
+        r.by_verdict
+            .iter()
+            .map(|(k, v)| vec![k.clone(), num(*v)])
+            .collect(),
     );
     table(
         &mut b,
         "Actions",
         "actions",
         &["Action", "Messages"],
-        r.by_action.iter().map(|(k, v)| vec![k.clone(), num(*v)]).collect(),
+        r.by_action
+            .iter()
+            .map(|(k, v)| vec![k.clone(), num(*v)])
+            .collect(),
     );
     b.push_str("</div><div class=\"cols\">");
     table(
@@ -1467,7 +1521,10 @@ pub async fn reports(
         "Detections by engine",
         "engines",
         &["Engine", "Messages"],
-        r.engines.iter().map(|e| vec![e.engine.clone(), num(e.messages)]).collect(),
+        r.engines
+            .iter()
+            .map(|e| vec![e.engine.clone(), num(e.messages)])
+            .collect(),
     );
     b.push_str("</div>");
     let addr_rows = |v: &[mxguard_store::AddressCount]| {
@@ -1476,11 +1533,35 @@ pub async fn reports(
             .collect::<Vec<_>>()
     };
     b.push_str("<div class=\"cols\">");
-    table(&mut b, "Top senders", "senders", &["Sender", "Messages", "Flagged"], addr_rows(&r.top_senders));
-    table(&mut b, "Top recipients", "recipients", &["Recipient", "Messages", "Flagged"], addr_rows(&r.top_recipients));
+    table(
+        &mut b,
+        "Top senders",
+        "senders",
+        &["Sender", "Messages", "Flagged"],
+        addr_rows(&r.top_senders),
+    );
+    table(
+        &mut b,
+        "Top recipients",
+        "recipients",
+        &["Recipient", "Messages", "Flagged"],
+        addr_rows(&r.top_recipients),
+    );
     b.push_str("</div><div class=\"cols\">");
-    table(&mut b, "Top sender domains", "sender_domains", &["Domain", "Messages", "Flagged"], addr_rows(&r.top_sender_domains));
-    table(&mut b, "Top recipient domains", "recipient_domains", &["Domain", "Messages", "Flagged"], addr_rows(&r.top_recipient_domains));
+    table(
+        &mut b,
+        "Top sender domains",
+        "sender_domains",
+        &["Domain", "Messages", "Flagged"],
+        addr_rows(&r.top_sender_domains),
+    );
+    table(
+        &mut b,
+        "Top recipient domains",
+        "recipient_domains",
+        &["Domain", "Messages", "Flagged"],
+        addr_rows(&r.top_recipient_domains),
+    );
     b.push_str("</div>");
     let l = &r.latency;
     let _ = write!(
@@ -1502,7 +1583,10 @@ pub async fn reports_csv(State(state): State<AppState>, q: RawQuery) -> PageResu
     let section = field(&pairs, "section").unwrap_or("volume").to_string();
     let r = state.store.report(&rq).await?;
     let text = report_csv(&r, &section).map_err(|e| PageError(StatusCode::BAD_REQUEST, e))?;
-    Ok(csv_response(&format!("report-{section}.csv"), text.into_bytes()))
+    Ok(csv_response(
+        &format!("report-{section}.csv"),
+        text.into_bytes(),
+    ))
 }
 
 // ---------------------------------------------------------------- policy
@@ -1819,7 +1903,10 @@ pub async fn policy_change(
     Path(id): Path<i64>,
 ) -> PageResult {
     let Some(c) = state.store.policy_change(id).await? else {
-        return Err(PageError(StatusCode::NOT_FOUND, format!("no history entry {id}")));
+        return Err(PageError(
+            StatusCode::NOT_FOUND,
+            format!("no history entry {id}"),
+        ));
     };
     let b = format!(
         "<p>Saved {} by {} on node {} to {}. {}</p><h2>Diff</h2>{}<h2>Policy as saved</h2><pre class=\"policy\">{}</pre>",
@@ -1872,12 +1959,15 @@ pub async fn signatures(
         let _ = write!(
             b,
             "<form method=\"post\" action=\"/signatures/reload\">{}<button type=\"submit\">Reload the databases now</button> \
-             <span class=\"muted\">scans in progress finish on the old set; a failed load keeps it</span></form>",
-            html::csrf_field(&who)
+             <span class=\"muted\">scans in progress finish on the old set; a failed load keeps it. {}</span></form>",
+            html::csrf_field(&who),
+            esc(&s.note)
         );
     }
     if !s.containers.is_empty() {
-        b.push_str("<h2>Containers</h2><table class=\"list\"><tr><th>Name</th><th>Version</th></tr>");
+        b.push_str(
+            "<h2>Containers</h2><table class=\"list\"><tr><th>Name</th><th>Version</th></tr>",
+        );
         for (n, v) in &s.containers {
             let _ = write!(b, "<tr><td>{}</td><td>{v}</td></tr>", esc(n));
         }
@@ -1887,7 +1977,9 @@ pub async fn signatures(
     if s.files.is_empty() {
         b.push_str("<p class=\"muted\">None configured (built-in signatures only).</p>");
     } else {
-        b.push_str("<table class=\"list\"><tr><th>File</th><th>Size</th><th>Last update (UTC)</th></tr>");
+        b.push_str(
+            "<table class=\"list\"><tr><th>File</th><th>Size</th><th>Last update (UTC)</th></tr>",
+        );
         for f in &s.files {
             let _ = write!(
                 b,
@@ -1919,9 +2011,16 @@ pub async fn signatures_reload(
         Ok(s) => back(
             "/signatures",
             "ok",
-            &format!("Reloaded: {} signatures, version {}", s.signatures, s.version),
+            &format!(
+                "Reloaded: {} signatures, version {}",
+                s.signatures, s.version
+            ),
         ),
-        Err(e) => back("/signatures", "err", &format!("Reload failed (the old set stays): {e}")),
+        Err(e) => back(
+            "/signatures",
+            "err",
+            &format!("Reload failed (the old set stays): {e}"),
+        ),
     }
 }
 
@@ -1972,7 +2071,10 @@ fn duration(secs: u64) -> String {
     }
 }
 
-pub async fn system(State(state): State<AppState>, Extension(who): Extension<Principal>) -> PageResult {
+pub async fn system(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> PageResult {
     let s = system_info(&state).await;
     let mut b = String::new();
     let _ = write!(
@@ -1991,7 +2093,9 @@ pub async fn system(State(state): State<AppState>, Extension(who): Extension<Pri
     for (k, v) in &s.facts {
         let _ = write!(b, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
     }
-    b.push_str("</table><h2>Listeners</h2><table class=\"list\"><tr><th>Kind</th><th>Address</th></tr>");
+    b.push_str(
+        "</table><h2>Listeners</h2><table class=\"list\"><tr><th>Kind</th><th>Address</th></tr>",
+    );
     for l in &s.listeners {
         let _ = write!(
             b,
@@ -2048,7 +2152,11 @@ pub async fn users(
         );
         if who.is_admin() {
             let n = url_encode(&u.name);
-            let other = if u.role == "admin" { "auditor" } else { "admin" };
+            let other = if u.role == "admin" {
+                "auditor"
+            } else {
+                "admin"
+            };
             let _ = write!(
                 b,
                 "<td><form method=\"post\" action=\"/users/{n}/role\" class=\"inline\">{csrf}<input type=\"hidden\" name=\"role\" value=\"{other}\"><button type=\"submit\">Make {other}</button></form> \
@@ -2222,7 +2330,11 @@ pub async fn user_password(
         Ok(true) => {
             tracing::info!(target: "mxguard::event", user = %name, by = %who.user, "console password set");
             if given.is_empty() {
-                back("/users", "ok", &format!("New password for {name} (shown once): {p}"))
+                back(
+                    "/users",
+                    "ok",
+                    &format!("New password for {name} (shown once): {p}"),
+                )
             } else {
                 back("/users", "ok", &format!("Password of {name} changed"))
             }
@@ -2495,14 +2607,21 @@ pub async fn login(
     r
 }
 
-pub async fn logout(State(state): State<AppState>, Extension(who): Extension<Principal>) -> Response {
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Response {
     if let auth::Via::Session { token, .. } = &who.via {
         let _ = state.store.delete_session(token).await;
     }
     let mut r = Redirect::to("/login?ok=Logged+out").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
-        auth::session_cookie(None, state.settings.session_lifetime, state.settings.secure_cookies),
+        auth::session_cookie(
+            None,
+            state.settings.session_lifetime,
+            state.settings.secure_cookies,
+        ),
     );
     r
 }
