@@ -121,3 +121,112 @@ fn console_in_chromium_quarantine_release_and_policy() {
         .log_text()
         .contains("policy saved from the console and applied"));
 }
+
+/// `curl` with the given arguments; (status line and headers, body).
+fn curl(args: &[&str]) -> String {
+    let bin = need("curl", "curl");
+    let o = Command::new(bin).args(args).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn console_over_tls_with_secure_cookies_and_one_first_password() {
+    let web_port = free_port();
+    let mut g = Gateway::start(
+        "",
+        &format!("[web]\nlisten = \"127.0.0.1:{web_port}\"\ntls = true\nsession_hours = 1\n"),
+    );
+    support::wait_port(web_port, &mut g.child, &g.log);
+    let password = admin_password(&g);
+    let base = format!("https://127.0.0.1:{web_port}");
+    // The self-signed certificate of data_dir/tls (curl -k: it is not trusted).
+    let r = curl(&["-ksi", &format!("{base}/")]);
+    assert!(r.starts_with("HTTP/1.1 303"), "{r}");
+    assert!(r.contains("location: /login"), "{r}");
+    let r = curl(&[
+        "-ksi",
+        "--data-urlencode",
+        "user=admin",
+        "--data-urlencode",
+        &format!("password={password}"),
+        &format!("{base}/login"),
+    ]);
+    assert!(r.starts_with("HTTP/1.1 303"), "{r}");
+    let cookie_line = r
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no cookie: {r}"));
+    assert!(
+        cookie_line.contains("; Secure")
+            && cookie_line.contains("HttpOnly")
+            && cookie_line.contains("Max-Age=3600"),
+        "{cookie_line}"
+    );
+    let cookie = cookie_line
+        .split_once(':')
+        .unwrap()
+        .1
+        .split(';')
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let r = curl(&["-ksi", "-b", &cookie, &format!("{base}/system")]);
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(
+        r.contains("web (https)"),
+        "the system page lists the listener: {r}"
+    );
+    // Plain HTTP on the TLS port gets nowhere.
+    let r = curl(&[
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://127.0.0.1:{web_port}/"),
+    ]);
+    assert_ne!(r, "200", "{r}");
+
+    // A restart does not make another password; `user passwd` sets one from stdin.
+    g.terminate();
+    let before = g.log_text().matches("created with password").count();
+    g.child = support::spawn(&g.config, &g.log, &[]);
+    support::wait_port(web_port, &mut g.child, &g.log);
+    assert_eq!(
+        g.log_text().matches("created with password").count(),
+        before,
+        "one generated password, on the first start only"
+    );
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mxguard"))
+        .args(["user", "passwd", "admin", "--config"])
+        .arg(&g.config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(b"another long password\n")
+        .unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success());
+    let r = curl(&["-ksi", "-b", &cookie, &format!("{base}/system")]);
+    assert!(
+        r.starts_with("HTTP/1.1 303"),
+        "a new password ends the sessions: {r}"
+    );
+    let r = curl(&[
+        "-ksi",
+        "--data-urlencode",
+        "user=admin",
+        "--data-urlencode",
+        "password=another long password",
+        &format!("{base}/login"),
+    ]);
+    assert!(
+        r.starts_with("HTTP/1.1 303") && r.contains("mxguard_session="),
+        "{r}"
+    );
+}
