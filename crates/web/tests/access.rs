@@ -502,3 +502,178 @@ async fn login_sets_a_strict_cookie_and_failures_are_limited() {
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
     assert!(h.get(header::RETRY_AFTER).is_some());
 }
+
+async fn call(f: &Fixture, method: Method, path: &str, body: &str) -> (StatusCode, String) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let r = f.router.clone().oneshot(req).await.unwrap();
+    let st = r.status();
+    let b = axum::body::to_bytes(r.into_body(), 1 << 24).await.unwrap();
+    (st, String::from_utf8_lossy(&b).into_owned())
+}
+
+#[tokio::test]
+async fn api_end_to_end_over_the_store() {
+    let f = fixture().await;
+    let msg = b"From: a@sender.test\r\nTo: user@example.com\r\nSubject: <script>x</script>\r\n\r\nhello <b>world</b>\r\n";
+    f.state
+        .store
+        .put(&mxguard_store::NewQuarantine {
+            id: "Q1".into(),
+            time: mxguard_store::now_secs(),
+            node: "mx1".into(),
+            client_ip: "192.0.2.7".into(),
+            mail_from: "a@sender.test".into(),
+            rcpts: vec!["user@example.com".into()],
+            subject: "<script>x</script>".into(),
+            reason: "infected".into(),
+            action: "quarantine".into(),
+            findings: vec![],
+            policy: None,
+            message: msg,
+        })
+        .await
+        .unwrap();
+    let (st, b) = call(&f, Method::GET, "/api/v1/quarantine?reason=infected", "").await;
+    assert_eq!(st, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["total"], 1);
+    assert_eq!(v["items"][0]["id"], "Q1");
+    let (st, b) = call(&f, Method::GET, "/api/v1/quarantine/Q1/view", "").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        b.contains("hello <b>world</b>"),
+        "JSON carries the text as is: {b}"
+    );
+    let (st, b) = call(&f, Method::GET, "/api/v1/quarantine/Q1/message", "").await;
+    assert_eq!((st, b.as_bytes()), (StatusCode::OK, &msg[..]));
+    // The page escapes what the message says.
+    let req = Request::builder()
+        .uri("/quarantine/Q1")
+        .header(header::COOKIE, format!("{COOKIE}={AUDITOR_SESSION}"))
+        .body(Body::empty())
+        .unwrap();
+    let r = f.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = String::from_utf8(
+        axum::body::to_bytes(r.into_body(), 1 << 24)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(!page.contains("<script>x"), "never raw");
+    assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
+    assert!(page.contains("hello &lt;b&gt;world&lt;/b&gt;"));
+    assert!(
+        !page.contains("action=\"/quarantine/Q1/release\""),
+        "no release form for auditors"
+    );
+    // No gateway behind this console: release fails cleanly.
+    let (st, _) = call(&f, Method::POST, "/api/v1/quarantine/Q1/release", "").await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    let (st, b) = call(
+        &f,
+        Method::POST,
+        "/api/v1/quarantine/bulk",
+        r#"{"action":"delete","ids":["Q1","nope"]}"#,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["results"][0]["ok"], true);
+    assert_eq!(v["results"][1]["ok"], false);
+    let (st, _) = call(&f, Method::DELETE, "/api/v1/quarantine/Q1", "").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // Events, reports, dashboard, metrics.
+    let (st, b) = call(&f, Method::GET, "/api/v1/events?format=csv", "").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(b.starts_with("id,time,"), "{b}");
+    let (st, _) = call(&f, Method::GET, "/api/v1/events?since=bogus", "").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, b) = call(
+        &f,
+        Method::GET,
+        "/api/v1/reports?since=30d&format=csv&section=threats",
+        "",
+    )
+    .await;
+    assert_eq!(
+        (st, b.as_str()),
+        (StatusCode::OK, "threat,engine,messages\r\n")
+    );
+    let (st, b) = call(&f, Method::GET, "/api/v1/dashboard?hours=168", "").await;
+    assert_eq!(st, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["queue_size"], 3);
+    assert_eq!(v["hours"], 168);
+    let (st, b) = call(&f, Method::GET, "/metrics", "").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        b.contains("mxguard_queue_size 3") && b.contains("# TYPE mxguard_detections_24h gauge"),
+        "{b}"
+    );
+
+    // Policy through the API.
+    let (st, b) = call(&f, Method::POST, "/api/v1/policy/check", r#"{"text":"x"}"#).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (st, b) = call(
+        &f,
+        Method::PUT,
+        "/api/v1/policy",
+        r#"{"text":"a = 1\n","comment":"api"}"#,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (st, b) = call(&f, Method::GET, "/api/v1/policy/history", "").await;
+    assert_eq!(st, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v[0]["user"], "root");
+    assert_eq!(v[0]["comment"], "api");
+    assert!(v[0]["diff"].as_str().unwrap().contains("+a = 1"));
+
+    // Users: add (password generated and returned once), refuse to delete the last admin.
+    let (st, b) = call(
+        &f,
+        Method::POST,
+        "/api/v1/users",
+        r#"{"name":"carol","role":"auditor"}"#,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["password"].as_str().unwrap().len(), 20);
+    let (st, _) = call(
+        &f,
+        Method::POST,
+        "/api/v1/users",
+        r#"{"name":"bad name!","role":"auditor"}"#,
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    let (st, _) = call(
+        &f,
+        Method::POST,
+        "/api/v1/users",
+        r#"{"name":"dave","role":"auditor","password":"short"}"#,
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    let (st, b) = call(&f, Method::DELETE, "/api/v1/users/root", "").await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let (st, _) = call(&f, Method::DELETE, "/api/v1/users/carol", "").await;
+    assert_eq!(st, StatusCode::OK);
+    // An auditor cannot mint an admin token even if it could write (and it cannot).
+    let (st, b) = call(&f, Method::GET, "/api/v1/whoami", "").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        b.contains("\"role\":\"admin\"") && b.contains("\"via\":\"token\""),
+        "{b}"
+    );
+}
