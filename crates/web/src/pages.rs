@@ -1182,7 +1182,7 @@ pub async fn trace(
     if let Some(q) = &t.quarantine {
         let _ = write!(
             b,
-            "<section><h2>Quarantine</h2><p>Held as <a href=\"/quarantine/{}\">{}</a> ({}){}.</p></section>",
+            "<section><h2>Quarantine</h2><p>Held as <a href=\"/quarantine/{}\">{}</a> ({}){}.</p>",
             url_encode(&q.summary.id),
             esc(&q.summary.id),
             esc(&q.summary.reason),
@@ -1191,6 +1191,20 @@ pub async fn trace(
                 None => String::new(),
             }
         );
+        if !q.releases.is_empty() {
+            b.push_str("<ol class=\"steps\">");
+            for r in &q.releases {
+                let _ = write!(
+                    b,
+                    "<li><b>Released</b> {} by {} to {}</li>",
+                    html::time(r.time),
+                    esc(&r.by),
+                    esc(&r.rcpts.join(", "))
+                );
+            }
+            b.push_str("</ol>");
+        }
+        b.push_str("</section>");
     }
     if !t.related.is_empty() {
         b.push_str("<section><h2>Same Message-ID elsewhere</h2><table class=\"list\"><thead><tr><th>Time (UTC)</th><th>Queue id</th><th>Node</th><th>Client</th><th>Sender</th><th>Recipients</th><th>Verdict</th><th>Action</th><th>Threats</th><th>Latency</th></tr></thead><tbody>");
