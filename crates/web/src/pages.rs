@@ -1736,7 +1736,8 @@ fn diff_html(d: &str) -> String {
         } else {
             "ctx"
         };
-        let _ = writeln!(b, "<span class=\"{cls}\">{}</span>", esc(l));
+        // One block per line: no newline between them inside the <pre>.
+        let _ = write!(b, "<span class=\"{cls}\">{}</span>", esc(l));
     }
     b.push_str("</pre>");
     b
@@ -1923,7 +1924,7 @@ pub async fn policy_change(
         ));
     };
     let b = format!(
-        "<p>Saved {} by {} on node {} to {}. {}</p><h2>Diff</h2>{}<h2>Policy as saved</h2><pre class=\"policy\">{}</pre>",
+        "<p>Saved {} by {} on node {} to {}.</p><p>Comment: {}</p><h2>Diff</h2>{}<h2>Policy as saved</h2><pre class=\"policy\">{}</pre>",
         html::time(c.time),
         esc(&c.user),
         esc(&c.node),
