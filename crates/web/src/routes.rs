@@ -198,6 +198,7 @@ pub fn router(state: AppState) -> Router {
         auth::guard,
     ));
     r.fallback(fallback)
+        .layer(axum::extract::DefaultBodyLimit::max(auth::MAX_BODY))
         .layer(map_response(security_headers))
         .with_state(state)
 }
