@@ -2140,16 +2140,28 @@ pub async fn users(
     Extension(who): Extension<Principal>,
     q: RawQuery,
 ) -> PageResult {
-    let pairs = query(&q);
+    users_page(&state, &who, &query(&q), "").await
+}
+
+/// A secret shown once, in the answer to the POST that made it (never in
+/// a URL, so never in the browser's history).
+fn secret_notice(label: &str, id: &str, secret: &str) -> String {
+    format!(
+        "<div class=\"notice ok\">{} (shown once, copy it now): <code id=\"{id}\">{}</code></div>",
+        esc(label),
+        esc(secret)
+    )
+}
+
+async fn users_page(
+    state: &AppState,
+    who: &Principal,
+    pairs: &[(String, String)],
+    extra: &str,
+) -> PageResult {
     let (users, tokens) = tokio::try_join!(state.store.users(), state.store.api_tokens(None))?;
-    let mut b = flash(&pairs);
-    if let Some(t) = field(&pairs, "new_token") {
-        let _ = write!(
-            b,
-            "<div class=\"notice ok\">New API token (shown once, copy it now): <code id=\"new-token\">{}</code></div>",
-            esc(t)
-        );
-    }
+    let mut b = flash(pairs);
+    b.push_str(extra);
     b.push_str("<h2>Users</h2><table class=\"list\"><tr><th>Name</th><th>Role</th><th>Created</th><th>Changed</th>");
     if who.is_admin() {
         b.push_str("<th>Actions</th>");
@@ -2283,11 +2295,18 @@ pub async fn user_add(
     )
     .await
     {
-        Ok(p) if given.is_empty() => back(
-            "/users",
-            "ok",
-            &format!("Added {name}; generated password (shown once): {p}"),
-        ),
+        Ok(p) if given.is_empty() => users_page(
+            &state,
+            &who,
+            &[],
+            &secret_notice(
+                &format!("Added {name}; generated password"),
+                "new-password",
+                &p,
+            ),
+        )
+        .await
+        .into_response(),
         Ok(_) => back("/users", "ok", &format!("Added {name}")),
         Err(e) => back("/users", "err", &e),
     }
@@ -2345,11 +2364,14 @@ pub async fn user_password(
         Ok(true) => {
             tracing::info!(target: "mxguard::event", user = %name, by = %who.user, "console password set");
             if given.is_empty() {
-                back(
-                    "/users",
-                    "ok",
-                    &format!("New password for {name} (shown once): {p}"),
+                users_page(
+                    &state,
+                    &who,
+                    &[],
+                    &secret_notice(&format!("New password for {name}"), "new-password", &p),
                 )
+                .await
+                .into_response()
             } else {
                 back("/users", "ok", &format!("Password of {name} changed"))
             }
@@ -2435,9 +2457,14 @@ pub async fn token_add(
     )
     .await
     {
-        // The token goes into the redirect's query (this page only, never
-        // stored): the Referrer-Policy keeps it from leaving.
-        Ok((_, t)) => Redirect::to(&format!("/users?new_token={}", url_encode(&t))).into_response(),
+        Ok((_, t)) => users_page(
+            &state,
+            &who,
+            &[],
+            &secret_notice("New API token", "new-token", &t),
+        )
+        .await
+        .into_response(),
         Err(e) => back("/users", "err", &e),
     }
 }
