@@ -160,6 +160,8 @@ pub struct WebConfig {
     /// `login_window_secs` before further attempts are refused (429).
     pub login_max_failures: u32,
     pub login_window_secs: u64,
+    /// Dashboard and report numbers are reused for this long (0: never).
+    pub cache_secs: u64,
 }
 
 impl Default for WebConfig {
@@ -172,6 +174,7 @@ impl Default for WebConfig {
             session_hours: 12,
             login_max_failures: 5,
             login_window_secs: 900,
+            cache_secs: 10,
         }
     }
 }

@@ -552,6 +552,7 @@ async fn start_web(
         secure_cookies: w.tls,
         login_max_failures: w.login_max_failures,
         login_window: Duration::from_secs(w.login_window_secs),
+        cache_ttl: Duration::from_secs(w.cache_secs),
     };
     let state = mxguard_web::AppState::new(store.clone(), Arc::new(gw), settings);
     let router = mxguard_web::router(state);

@@ -138,7 +138,7 @@ pub async fn quarantine_release(
     } else {
         body_json(&body)?
     };
-    match state.gateway.release(&id, &b.rcpts, &who.user).await {
+    match state.release_item(&id, &b.rcpts, &who.user).await {
         Ok(r) => ok(r),
         Err(e) if e.starts_with("no quarantine item") => Err(ApiError(StatusCode::NOT_FOUND, e)),
         Err(e) => Err(ApiError(StatusCode::CONFLICT, e)),
@@ -150,7 +150,7 @@ pub async fn quarantine_delete(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> ApiResult {
-    if state.store.delete(&id).await? {
+    if state.delete_item(&id).await? {
         tracing::info!(target: "mxguard::event", id, by = %who.user, "quarantine delete (API)");
         ok(json!({ "deleted": id }))
     } else {
@@ -214,7 +214,7 @@ pub async fn trace(
 pub async fn reports(State(state): State<crate::AppState>, q: RawQuery) -> ApiResult {
     let pairs = query(&q);
     let rq = pages::report_query(&pairs).map_err(bad)?;
-    let r = state.store.report(&rq).await?;
+    let r = pages::cached_report(&state, &rq).await?;
     if crate::auth::field(&pairs, "format") == Some("csv") {
         let section = crate::auth::field(&pairs, "section").unwrap_or("volume");
         let text = pages::report_csv(&r, section).map_err(bad)?;
@@ -223,7 +223,7 @@ pub async fn reports(State(state): State<crate::AppState>, q: RawQuery) -> ApiRe
             text.into_bytes(),
         ));
     }
-    ok(r)
+    ok(&*r)
 }
 
 pub async fn signatures(State(state): State<crate::AppState>) -> ApiResult {

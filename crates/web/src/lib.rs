@@ -68,6 +68,10 @@ pub struct WebSettings {
     /// `login_window` before further attempts get 429.
     pub login_max_failures: u32,
     pub login_window: Duration,
+    /// How long dashboard and report numbers are reused (0: never). The
+    /// counters they read change by the hour; this spares the store when
+    /// several people (or the dashboard's auto-refresh) ask the same.
+    pub cache_ttl: Duration,
 }
 
 impl Default for WebSettings {
@@ -79,6 +83,7 @@ impl Default for WebSettings {
             secure_cookies: false,
             login_max_failures: 5,
             login_window: Duration::from_secs(900),
+            cache_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -245,6 +250,7 @@ pub struct AppState {
     pub gateway: Arc<dyn Gateway>,
     pub settings: Arc<WebSettings>,
     pub limiter: Arc<auth::LoginLimiter>,
+    pub cache: Arc<QueryCache>,
     pub started: Instant,
     pub started_at: SystemTime,
 }
@@ -262,11 +268,82 @@ impl AppState {
         AppState {
             store,
             gateway,
+            cache: Arc::new(QueryCache::new(settings.cache_ttl)),
             settings: Arc::new(settings),
             limiter,
             started: Instant::now(),
             started_at: SystemTime::now(),
         }
+    }
+}
+
+/// Recent dashboard and report results, reused for [`WebSettings::cache_ttl`].
+pub struct QueryCache {
+    ttl: Duration,
+    entries: std::sync::Mutex<
+        std::collections::HashMap<String, (Instant, Arc<dyn std::any::Any + Send + Sync>)>,
+    >,
+}
+
+impl QueryCache {
+    pub fn new(ttl: Duration) -> QueryCache {
+        QueryCache {
+            ttl,
+            entries: Default::default(),
+        }
+    }
+
+    /// The value for `key` if it is younger than the TTL, with its age.
+    pub fn get<T: Send + Sync + 'static>(&self, key: &str) -> Option<(Arc<T>, Duration)> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (t, v) = m.get(key)?;
+        let age = t.elapsed();
+        if age >= self.ttl {
+            return None;
+        }
+        v.clone().downcast::<T>().ok().map(|v| (v, age))
+    }
+
+    pub fn put<T: Send + Sync + 'static>(&self, key: String, v: Arc<T>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let ttl = self.ttl;
+        m.retain(|_, (t, _)| t.elapsed() < ttl);
+        m.insert(key, (Instant::now(), v));
+    }
+
+    /// Forgets everything (after a change the numbers show, e.g. a release).
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+impl AppState {
+    /// Releases through the gateway; the cached numbers are dropped.
+    pub async fn release_item(
+        &self,
+        id: &str,
+        rcpts: &[String],
+        by: &str,
+    ) -> Result<Released, String> {
+        let r = self.gateway.release(id, rcpts, by).await;
+        self.cache.clear();
+        r
+    }
+
+    /// Deletes a quarantine item; the cached numbers are dropped.
+    pub async fn delete_item(&self, id: &str) -> Result<bool, mxguard_store::StoreError> {
+        let r = self.store.delete(id).await;
+        self.cache.clear();
+        r
     }
 }
 

@@ -171,13 +171,13 @@ pub struct Dashboard {
     pub uptime_secs: u64,
     /// How long the queries took.
     pub elapsed_ms: f64,
+    /// Age of the store's numbers when they came from the cache (0: fresh).
+    pub cached_secs: u64,
 }
 
 /// The dashboard's numbers for the last `hours` hours. The store queries
 /// run concurrently, each reading only the pre-aggregated counters.
-pub async fn dashboard_data(state: &AppState, hours: i64) -> Result<Dashboard, StoreError> {
-    let t0 = std::time::Instant::now();
-    let hours = hours.clamp(1, 24 * 400);
+async fn dash_store(state: &AppState, hours: i64) -> Result<DashStore, StoreError> {
     let rq = ReportQuery {
         top: 10,
         ..ReportQuery::last_hours(hours)
@@ -200,6 +200,68 @@ pub async fn dashboard_data(state: &AppState, hours: i64) -> Result<Dashboard, S
         store.count(&held_q),
         store.count(&period_q),
     )?;
+    Ok(DashStore {
+        since: rq.since,
+        until: rq.until,
+        volume,
+        top_threats,
+        engines,
+        top_senders,
+        latency,
+        held,
+        in_period,
+    })
+}
+
+/// The store's part of the dashboard (cached, see [`crate::QueryCache`]).
+struct DashStore {
+    since: i64,
+    until: i64,
+    volume: Vec<VolumeRow>,
+    top_threats: Vec<ThreatCount>,
+    engines: Vec<EngineCount>,
+    top_senders: Vec<mxguard_store::AddressCount>,
+    latency: LatencyStats,
+    held: u64,
+    in_period: u64,
+}
+
+pub async fn dashboard_data(state: &AppState, hours: i64) -> Result<Dashboard, StoreError> {
+    let t0 = std::time::Instant::now();
+    let hours = hours.clamp(1, 24 * 400);
+    let key = format!("dash:{hours}");
+    let (ds, age) = match state.cache.get::<DashStore>(&key) {
+        Some(hit) => hit,
+        None => {
+            let ds = std::sync::Arc::new(dash_store(state, hours).await?);
+            state.cache.put(key, ds.clone());
+            (ds, std::time::Duration::ZERO)
+        }
+    };
+    let DashStore {
+        since,
+        until,
+        ref volume,
+        ref top_threats,
+        ref engines,
+        ref top_senders,
+        ref latency,
+        held,
+        in_period,
+    } = *ds;
+    let (volume, top_threats, engines, top_senders, latency) = (
+        volume.clone(),
+        top_threats.clone(),
+        engines.clone(),
+        top_senders.clone(),
+        latency.clone(),
+    );
+    let rq = ReportQuery {
+        since,
+        until,
+        ..ReportQuery::last_hours(hours)
+    };
+    let cached_secs = age.as_secs();
     let mut by_verdict: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_action: BTreeMap<String, u64> = BTreeMap::new();
     let mut messages = 0;
@@ -237,6 +299,7 @@ pub async fn dashboard_data(state: &AppState, hours: i64) -> Result<Dashboard, S
         counters: state.gateway.counters(),
         uptime_secs: state.started.elapsed().as_secs(),
         elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
+        cached_secs,
     })
 }
 
@@ -297,8 +360,12 @@ pub async fn dashboard(
     }
     let _ = write!(
         b,
-        "<span class=\"muted\">auto-refresh every 30 s · queried in {:.1} ms</span></p>",
-        d.elapsed_ms
+        "<span class=\"muted\">auto-refresh every 30 s · {}</span></p>",
+        if d.cached_secs > 0 || d.elapsed_ms < 0.05 {
+            format!("numbers from {} s ago", d.cached_secs)
+        } else {
+            format!("queried in {:.1} ms", d.elapsed_ms)
+        }
     );
     let tile = |b: &mut String, label: &str, value: String, cls: &str| {
         let _ = write!(
@@ -840,7 +907,7 @@ pub async fn quarantine_release(
     let f = parse_form(&body);
     let rcpts: Vec<String> = fields(&f, "rcpt").iter().map(|s| s.to_string()).collect();
     let path = format!("/quarantine/{}", url_encode(&id));
-    match state.gateway.release(&id, &rcpts, &who.user).await {
+    match state.release_item(&id, &rcpts, &who.user).await {
         Ok(r) => back(
             &path,
             "ok",
@@ -859,7 +926,7 @@ pub async fn quarantine_delete(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Response {
-    match state.store.delete(&id).await {
+    match state.delete_item(&id).await {
         Ok(true) => {
             tracing::info!(target: "mxguard::event", id, by = %who.user, "quarantine delete (console)");
             back("/quarantine", "ok", &format!("Deleted {id}"))
@@ -887,11 +954,11 @@ pub async fn bulk(
     let mut out = Vec::new();
     for id in ids {
         let r = match action {
-            "release" => match state.gateway.release(id, &[], &who.user).await {
+            "release" => match state.release_item(id, &[], &who.user).await {
                 Ok(r) => Ok(format!("released to {}", r.rcpts.join(", "))),
                 Err(e) => Err(e),
             },
-            "delete" => match state.store.delete(id).await {
+            "delete" => match state.delete_item(id).await {
                 Ok(true) => {
                     tracing::info!(target: "mxguard::event", id, by = %who.user, "quarantine delete (console)");
                     Ok("deleted".to_string())
@@ -1311,6 +1378,28 @@ pub fn report_query(pairs: &[(String, String)]) -> Result<ReportQuery, String> {
     })
 }
 
+/// The store's report for `rq`, reused for the cache TTL (the key is the
+/// query with its range rounded out to whole hours, as the store reads it).
+pub async fn cached_report(
+    state: &AppState,
+    rq: &ReportQuery,
+) -> Result<std::sync::Arc<mxguard_store::Report>, StoreError> {
+    let key = format!(
+        "report:{}:{}:{:?}:{}:{:?}",
+        rq.since.div_euclid(3600),
+        -(-rq.until).div_euclid(3600),
+        rq.node,
+        rq.top,
+        rq.granularity
+    );
+    if let Some((r, _)) = state.cache.get::<mxguard_store::Report>(&key) {
+        return Ok(r);
+    }
+    let r = std::sync::Arc::new(state.store.report(rq).await?);
+    state.cache.put(key, r.clone());
+    Ok(r)
+}
+
 /// One section of a report as CSV (`volume`, `threats`, `engines`,
 /// `senders`, `recipients`, `sender_domains`, `recipient_domains`,
 /// `verdicts`, `actions`).
@@ -1436,7 +1525,7 @@ pub async fn reports(
         }
     };
     let t0 = std::time::Instant::now();
-    let r = state.store.report(&rq).await?;
+    let r = cached_report(&state, &rq).await?;
     let base = encode_pairs(
         &pairs
             .iter()
@@ -1595,7 +1684,7 @@ pub async fn reports_csv(State(state): State<AppState>, q: RawQuery) -> PageResu
     let pairs = query(&q);
     let rq = report_query(&pairs).map_err(|e| PageError(StatusCode::BAD_REQUEST, e))?;
     let section = field(&pairs, "section").unwrap_or("volume").to_string();
-    let r = state.store.report(&rq).await?;
+    let r = cached_report(&state, &rq).await?;
     let text = report_csv(&r, &section).map_err(|e| PageError(StatusCode::BAD_REQUEST, e))?;
     Ok(csv_response(
         &format!("report-{section}.csv"),
