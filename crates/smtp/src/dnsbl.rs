@@ -9,8 +9,10 @@
 //! Zones are asked in order; the first listing wins and its TXT record, when
 //! there is one, becomes part of the rejection text.
 
-use hickory_resolver::config::{NameServerConfig, Protocol, ResolverConfig, ResolverOpts};
-use hickory_resolver::TokioAsyncResolver;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::TokioResolver;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -25,7 +27,7 @@ pub struct Listing {
 /// The configured zones and the resolver that asks them.
 pub struct Dnsbl {
     zones: Vec<String>,
-    resolver: TokioAsyncResolver,
+    resolver: TokioResolver,
 }
 
 /// The name to look up for `ip` in `zone`.
@@ -64,23 +66,25 @@ impl Dnsbl {
         resolver: Option<SocketAddr>,
         timeout: Duration,
     ) -> std::io::Result<Dnsbl> {
-        let mut opts = ResolverOpts::default();
+        let (rc, mut opts) = match resolver {
+            Some(addr) => {
+                let mut conn = ConnectionConfig::udp();
+                conn.port = addr.port();
+                let ns = NameServerConfig::new(addr.ip(), true, vec![conn]);
+                (
+                    ResolverConfig::from_parts(None, Vec::new(), vec![ns]),
+                    ResolverOpts::default(),
+                )
+            }
+            None => hickory_resolver::system_conf::read_system_conf()
+                .map_err(std::io::Error::other)?,
+        };
         opts.timeout = timeout;
         opts.attempts = 1;
-        let resolver = match resolver {
-            Some(addr) => {
-                let mut rc = ResolverConfig::new();
-                rc.add_name_server(NameServerConfig::new(addr, Protocol::Udp));
-                TokioAsyncResolver::tokio(rc, opts)
-            }
-            None => {
-                let (rc, mut sys) = hickory_resolver::system_conf::read_system_conf()
-                    .map_err(std::io::Error::other)?;
-                sys.timeout = timeout;
-                sys.attempts = 1;
-                TokioAsyncResolver::tokio(rc, sys)
-            }
-        };
+        let resolver = TokioResolver::builder_with_config(rc, TokioRuntimeProvider::default())
+            .with_options(opts)
+            .build()
+            .map_err(std::io::Error::other)?;
         Ok(Dnsbl { zones, resolver })
     }
 
@@ -89,12 +93,16 @@ impl Dnsbl {
         for zone in &self.zones {
             let name = query_name(ip, zone);
             let answers = match self.resolver.ipv4_lookup(name.as_str()).await {
-                Ok(l) => l.iter().map(|a| a.0).collect::<Vec<_>>(),
+                Ok(l) => l
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::A(a) => Some(a.0),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
                 Err(e) => {
-                    if !matches!(
-                        e.kind(),
-                        hickory_resolver::error::ResolveErrorKind::NoRecordsFound { .. }
-                    ) {
+                    if !e.is_no_records_found() {
                         tracing::warn!(zone, "DNSBL lookup failed, counted as not listed: {e}");
                     }
                     continue;
@@ -107,11 +115,15 @@ impl Dnsbl {
                 continue;
             };
             let text = match self.resolver.txt_lookup(name.as_str()).await {
-                Ok(t) => t.iter().next().map(|r| {
-                    r.iter()
-                        .map(|d| String::from_utf8_lossy(d).into_owned())
-                        .collect::<Vec<_>>()
-                        .join("")
+                Ok(t) => t.answers().iter().find_map(|r| match &r.data {
+                    RData::TXT(txt) => Some(
+                        txt.txt_data
+                            .iter()
+                            .map(|d| String::from_utf8_lossy(d).into_owned())
+                            .collect::<Vec<_>>()
+                            .join(""),
+                    ),
+                    _ => None,
                 }),
                 Err(_) => None,
             };
