@@ -198,6 +198,10 @@ pub struct AuthResults {
     pub dnsbl: Vec<DnsListing>,
     /// Listings of URL domains, in domain order.
     pub uribl: Vec<UriListing>,
+    /// Lookups that failed, one line each (`dnsbl zen.spamhaus.org:
+    /// timeout`, `dnsbl zen.spamhaus.org: error code 127.255.255.254`):
+    /// such a list counts as not listed, SPF/DKIM/DMARC as `temperror`.
+    pub errors: Vec<String>,
     /// Why SPF, DMARC and DNSBL were skipped (`trusted client`, `private
     /// client address`), when they were.
     pub skipped: Option<String>,

@@ -76,8 +76,9 @@ impl Dnsbl {
                     ResolverOpts::default(),
                 )
             }
-            None => hickory_resolver::system_conf::read_system_conf()
-                .map_err(std::io::Error::other)?,
+            None => {
+                hickory_resolver::system_conf::read_system_conf().map_err(std::io::Error::other)?
+            }
         };
         opts.timeout = timeout;
         opts.attempts = 1;
