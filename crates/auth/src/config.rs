@@ -168,6 +168,9 @@ impl List {
     }
 }
 
+/// Trusted networks, DNSBL entries, URIBL entries.
+pub(crate) type Prepared = (Vec<IpNet>, Vec<List>, Vec<List>);
+
 /// `RCVD_IN_` / `URIBL_` and the zone's first label, uppercased.
 pub fn default_rule_name(prefix: &str, zone: &str) -> String {
     let first = zone.trim_matches('.').split('.').next().unwrap_or("");
@@ -211,10 +214,7 @@ impl AuthConfig {
     }
 
     /// The trusted networks and the lists, checked.
-    pub(crate) fn prepare(
-        &self,
-        prefix: &str,
-    ) -> Result<(Vec<IpNet>, Vec<List>, Vec<List>), Vec<AuthConfigError>> {
+    pub(crate) fn prepare(&self, prefix: &str) -> Result<Prepared, Vec<AuthConfigError>> {
         let mut errors = Vec::new();
         let mut err =
             |path: String, message: String| errors.push(AuthConfigError { path, message });

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use mail_auth::common::crypto::Ed25519Key;
+use mail_auth::arc::ArcSealer;
+use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::DkimSigner;
 use mxguard_auth::{
@@ -21,6 +22,43 @@ use mxguard_auth::{
     SpfIdentity,
 };
 use support::dns::{self, Rec, Zone};
+
+/// A 2048-bit RSA key made for these tests only (its public half is
+/// served by the test DNS as two TXT strings, as real DKIM keys are).
+const TEST_RSA_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----
+MIIEowIBAAKCAQEAwQXxNahf224mfwBCUXcCiFQvRrsQHEhjg8V40dP2B893zBTy
+FsHl+aEXSw7L5fpnehZ/NV9ydtnY/NMRLrVqf61zIX6k0NzspXUmm0j3w0ij97GH
+aFPQeHu6bRQKy9JW1Yvdj+3121nNX0lM9DJIEcmhZZFAfh6zBKwP7mCS+pgEP6Vt
+uKqY3wJDaJV00MPS0Ru4r20YQPAVa81/al6XUUHXxO+WTg2CO/PhR6bVn1AuV/e6
+C6okHcSIGcIv21/Zt0xCu10SE/5Z1GQvAh+5BGyz+YzhUxpm6NLp5yVLk4IE3owT
+7gekZ18epNNegY+mc3M9WzX06py2Yn+b8xyMJQIDAQABAoIBAAEmFnuOHYPvCIPM
+L3EJH6q8IlRuDvsy3cKfRlZRiW1+6rGQKKk5TSKaOZfXsvfaAcGEs/VKhE+dklgO
+Jq86b9iJcMy6xDny43Q/Cfq3PKL37BAfdXkpICPKoUFpNDyUFgeuntc4inMG9LrX
+HbruggiK2IfcLI75/8wWnDNwxWPKL2Z78IJ+wlMEAN29zHgeu8XZRYHuujMpEdct
+BCg5ZDhBEdbHYWtfYxNppoPPimb/DtDb+T8AsjpYMpFIj/Ylc2awtn1HrwuCh+7U
+OLIxxhCz1RnGQqjQFauyBLJH9R8pB4zDRDLi3tsqVyiTNYTFAaVfTXmD1DPt5Yq0
+Ux3dG8ECgYEA4ZlTtg9rqdpRd8dQUFejdDlYKjistb17UotvJ+HNKkYVJiZRsOJl
+NJVnTDsjYgVvY6aNbblxnBCUDFSmAkHNPLMX9rMeIFygYVlxMt5bcr9VpUd5AwG6
+6c52gFsb5rWHLp4Jwiy8rCfvqRGr0FmIHRQzNMWqB9qkpdeSDnP3Z0cCgYEA2wjS
+2DFPX4BrvS7dXJAcag3NXzR/P2/O0wz9wj3d+DcTZnWPpcWsWvtO/hhoYyz9LmTK
+lDoxbETjZmDtJ64OkGFqp6lMjsYzkoqKog0GuroLFLNBYZwdgjTRiX8Qb9SxH7GX
+n9xj9oDPA2nP5Rkv5fkdQr0QG4s1DqGfZ+OTvzMCgYB4vhtzoaU570MTHHX7yiwN
+lHN/hX3Kd3N9pmsDqXKpYYEIPhIS3djU3/G9dxlk6QvJBedEBrCrmqPiRZvkMVur
+VR9KRmulXm3oLHrNgvzm2Uj5gNtfpJlpcbsyz5CLVjTX2nXWmyMP8P/wOSkABis3
+hQwy/mgWdAsTR+FAIwkTGQKBgBnOA1EXFhvRPGAwakHidIaGE8D4pVkq6fnxWOAO
+e90nV/DFPuQv0qtxWhATfhDZFwblNvyZkoMH5qaEGsyG9A5Me80+49caQK8uBUEs
+ObO8AVwx9izywIM7h8gkISKbszZhrNRXmatL55emWqjJ+9ujKrBXJ9Om5dxQbEBI
+DnsDAoGBALexBcUVWDjS/hDAhwJ78YnpOXw4T31KBzGrmxA9gqfvqMyZEgR3tatz
+n+IYmnb27CjX8Xw8sQY63EcaEWt7UbTKUYAZVc64sLg4fUfkW1jSJ0DEISWD1jtF
+3qtu+UTJjeqNBdz78GEgRTn62a2cBuHj+H/DqL85Eh0ykQ2bXX1A
+-----END RSA PRIVATE KEY-----";
+
+// The PEM shortcut is deprecated upstream for the DER constructors; a
+// test key in PEM reads best.
+#[allow(deprecated)]
+fn rsa_key() -> RsaKey<Sha256> {
+    RsaKey::<Sha256>::from_rsa_pem(TEST_RSA_KEY).unwrap()
+}
 
 const GOOD_IP: &str = "192.0.2.10";
 const BAD_IP: &str = "192.0.2.11";
@@ -43,7 +81,17 @@ fn fixture() -> Fixture {
     let key_der = Ed25519Key::generate_pkcs8().unwrap();
     let key = Ed25519Key::from_pkcs8_der(&key_der).unwrap();
     let p = base64::engine::general_purpose::STANDARD.encode(key.public_key());
+    let rsa = rsa_key();
+    let rsa_p = base64::engine::general_purpose::STANDARD.encode(rsa.public_key());
     let mut z = Zone::default();
+    z.txt(
+        "rsa._domainkey.sender.test",
+        &format!("v=DKIM1; k=rsa; p={rsa_p}"),
+    )
+    .txt(
+        "arc._domainkey.forwarder.test",
+        &format!("v=DKIM1; k=rsa; p={rsa_p}"),
+    );
     z.txt("sender.test", &format!("v=spf1 ip4:{GOOD_IP} -all"))
         .txt("soft.test", "v=spf1 ip4:192.0.2.99 ~all")
         .txt("neutral.test", "v=spf1 ?all")
@@ -579,6 +627,85 @@ async fn hostile_input_never_panics() {
         assert!(!r.header.is_empty());
         assert_ne!(r.dmarc.as_ref().map(|d| d.result), Some(AuthResult::Pass));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_dkim_with_a_long_key_record() {
+    let f = fixture();
+    let a = Authenticator::new(&config(&f), "mx.example.com").unwrap();
+    let msg = message("alice@sender.test", "Signed with RSA.");
+    let key = rsa_key();
+    let sig = DkimSigner::from_key(key)
+        .domain("sender.test")
+        .selector("rsa")
+        .headers(["From", "To", "Subject"])
+        .sign(msg.as_bytes())
+        .unwrap();
+    let signed = format!("{}{msg}", sig.to_header());
+    let r = a
+        .check(&input(
+            BAD_IP,
+            "h.test",
+            "alice@sender.test",
+            signed.as_bytes(),
+        ))
+        .await;
+    let d = &r.dkim.as_ref().unwrap()[0];
+    assert_eq!(
+        (d.result, d.selector.as_str()),
+        (AuthResult::Pass, "rsa"),
+        "{r:#?}"
+    );
+    assert_eq!(r.dmarc.as_ref().unwrap().result, AuthResult::Pass);
+}
+
+/// A mailing list changes the message (DKIM breaks, DMARC fails) and seals
+/// it with ARC: the chain verifies. Without a list of trusted sealers the
+/// policy does not let ARC override DMARC (ARC_PASS is worth 0 points).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arc_sealed_by_a_forwarder() {
+    let f = fixture();
+    let a = Authenticator::new(&config(&f), "mx.example.com").unwrap();
+    let original = signed(
+        &f,
+        "sender.test",
+        &message("alice@sender.test", "To the list."),
+    );
+    let listed = original.replace("Subject: Hello", "Subject: [list] Hello");
+    let parsed = mail_auth::AuthenticatedMessage::parse(listed.as_bytes()).unwrap();
+    let arc_none = mail_auth::ArcOutput::default();
+    let ar = mail_auth::AuthenticationResults::new("forwarder.test")
+        .with_arc_result(&arc_none, GOOD_IP.parse().unwrap());
+    let set = ArcSealer::from_key(rsa_key())
+        .domain("forwarder.test")
+        .selector("arc")
+        .headers(["From", "To", "Subject", "DKIM-Signature"])
+        .seal(&parsed, &ar, &arc_none)
+        .unwrap();
+    let sealed = format!("{}{listed}", set.to_header());
+    let r = a
+        .check(&input(
+            GOOD_IP,
+            "mail.mx.test",
+            "list-bounce@mx.test",
+            sealed.as_bytes(),
+        ))
+        .await;
+    assert_eq!(r.arc, Some(AuthResult::Pass), "{r:#?}");
+    assert_eq!(r.dkim.as_ref().unwrap()[0].result, AuthResult::Fail);
+    assert_eq!(r.dmarc.as_ref().unwrap().result, AuthResult::Fail);
+    assert!(r.header.contains("arc=pass"), "{}", r.header);
+    // A broken seal (the message changed after sealing) does not pass.
+    let broken = sealed.replace("To the list.", "To the list, changed.");
+    let r = a
+        .check(&input(
+            GOOD_IP,
+            "mail.mx.test",
+            "list-bounce@mx.test",
+            broken.as_bytes(),
+        ))
+        .await;
+    assert_ne!(r.arc, Some(AuthResult::Pass), "{r:#?}");
 }
 
 /// The results as facts, through the policy's built-in rules.
