@@ -203,6 +203,20 @@ impl Authenticator {
         self.resolver.0.clear_cache();
     }
 
+    /// The authserv-id of the headers it makes (the hostname given to
+    /// [`Authenticator::new`], or `localhost`).
+    pub fn authserv_id(&self) -> &str {
+        &self.hostname
+    }
+
+    /// Whether an `Authentication-Results` value arriving with a message
+    /// claims to come from this gateway (its authserv-id is ours). Such a
+    /// header from outside is a forgery: RFC 8601 §5 asks to remove it
+    /// before adding our own.
+    pub fn is_own_results(&self, value: &str) -> bool {
+        authserv_id_of(value).is_some_and(|id| id.eq_ignore_ascii_case(&self.hostname))
+    }
+
     /// Why SPF, DMARC and DNSBL are skipped for this client, if they are.
     pub fn skip_reason(&self, ip: Option<IpAddr>) -> Option<&'static str> {
         let Some(ip) = ip else {
@@ -744,6 +758,20 @@ fn sanitize_hostname(h: &str) -> String {
     }
 }
 
+/// The authserv-id of an `Authentication-Results` value: the first token,
+/// comments (`(...)`, not nested) and folding skipped.
+pub fn authserv_id_of(value: &str) -> Option<&str> {
+    let mut rest = value.trim_start();
+    while let Some(r) = rest.strip_prefix('(') {
+        rest = r.split_once(')')?.1.trim_start();
+    }
+    let end = rest
+        .find(|c: char| c == ';' || c == '(' || c.is_whitespace())
+        .unwrap_or(rest.len());
+    let id = rest[..end].trim_matches('"');
+    (!id.is_empty()).then_some(id)
+}
+
 /// The DNSBL name of an address: reversed octets or nibbles.
 pub fn reversed(ip: IpAddr) -> String {
     match ip {
@@ -826,5 +854,16 @@ mod tests {
         );
         assert_eq!(sanitize_hostname("mx.example.com"), "mx.example.com");
         assert_eq!(sanitize_hostname("bad host;"), "localhost");
+        assert_eq!(
+            authserv_id_of("mx.example.com; spf=pass"),
+            Some("mx.example.com")
+        );
+        assert_eq!(
+            authserv_id_of(" (c) MX.example.com 1;\r\n\tnone"),
+            Some("MX.example.com")
+        );
+        assert_eq!(authserv_id_of("mx.example.com"), Some("mx.example.com"));
+        assert_eq!(authserv_id_of("  ;x"), None);
+        assert_eq!(authserv_id_of("(unclosed"), None);
     }
 }

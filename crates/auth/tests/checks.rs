@@ -288,6 +288,8 @@ async fn dkim_and_dmarc() {
     assert_eq!(dmarc.policy, Some(DmarcPolicy::Reject));
     assert_eq!(r.arc, Some(AuthResult::None));
     assert!(r.header.starts_with("mx.example.com;"), "{}", r.header);
+    assert!(a.is_own_results(&r.header));
+    assert!(!a.is_own_results("mx.other.test; spf=pass"));
     for want in [
         "spf=pass",
         "dkim=pass header.d=sender.test header.s=s1",
