@@ -617,6 +617,21 @@ async fn hostile_input_never_panics() {
         }
         cases.push(m);
     }
+    // Hundreds of signatures: only the first MAX_DKIM_SIGNATURES are looked up.
+    let q0 = f.dns.count();
+    let r = a
+        .check(&input(
+            GOOD_IP,
+            "h.test",
+            "a@sender.test",
+            cases[4].as_slice(),
+        ))
+        .await;
+    assert_eq!(
+        r.dkim.as_ref().unwrap().len(),
+        mxguard_auth::MAX_DKIM_SIGNATURES
+    );
+    assert!(f.dns.count() - q0 < 40, "{} queries", f.dns.count() - q0);
     let helos = ["", "[1.2.3.4]", &long, "..", "a..b", "\u{e9}.test"];
     for (i, m) in cases.iter().enumerate() {
         let helo = helos[i % helos.len()];
@@ -708,6 +723,12 @@ async fn arc_sealed_by_a_forwarder() {
         ))
         .await;
     assert_ne!(r.arc, Some(AuthResult::Pass), "{r:#?}");
+}
+
+#[test]
+fn authenticator_is_shareable() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Authenticator>();
 }
 
 /// The results as facts, through the policy's built-in rules.
