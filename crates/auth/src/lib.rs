@@ -264,11 +264,17 @@ impl Authenticator {
     /// Call it from a thread outside the runtime's async workers, such as
     /// a `tokio::task::spawn_blocking` closure (where the gateway's
     /// evaluation runs) or a plain thread; the runtime must be a
-    /// multi-thread one (or a current-thread runtime being driven
-    /// elsewhere). Called from inside an async task it does not panic: it
+    /// multi-thread one. Misused (called from inside an async task, or
+    /// built in a current-thread runtime) it neither panics nor hangs: it
     /// logs the mistake and returns `temperror` results.
     pub fn check_blocking(&self, input: &AuthInput<'_>) -> AuthResults {
         let handle = self.handle.clone();
+        if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+            // Its I/O and timers are driven only by its own block_on: the
+            // lookups (and the budget's timer) could wait forever.
+            tracing::error!("Authenticator::check_blocking needs a multi-thread runtime");
+            return self.all_temperror(input, "needs a multi-thread runtime");
+        }
         let run = std::panic::catch_unwind(AssertUnwindSafe(|| handle.block_on(self.check(input))));
         match run {
             Ok(r) => r,

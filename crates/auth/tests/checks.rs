@@ -533,6 +533,19 @@ fn blocking_variant() {
     });
     assert_eq!(r.spf.unwrap().result, AuthResult::TempError);
     assert!(!r.errors.is_empty());
+    // Built in a current-thread runtime: temperror at once, no hang.
+    let ct = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = ct.block_on(async { Authenticator::new(&config(&f), "mx.example.com").unwrap() });
+    let msg = message("a@sender.test", "hi");
+    let r = std::thread::scope(|s| {
+        s.spawn(|| a.check_blocking(&input(GOOD_IP, "h.test", "a@sender.test", msg.as_bytes())))
+            .join()
+            .unwrap()
+    });
+    assert_eq!(r.spf.unwrap().result, AuthResult::TempError);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
