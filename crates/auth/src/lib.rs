@@ -403,7 +403,8 @@ impl Authenticator {
 
         // DMARC, from SPF and DKIM.
         let dmarc_out: Option<DmarcOutput> = match (&parsed, &dkim_out) {
-            (Some(m), Some(dk)) if self.cfg.dmarc && ip.is_some() && !from_domain.is_empty() => {
+            // (Without a single From domain mail-auth answers `none`.)
+            (Some(m), Some(dk)) if self.cfg.dmarc && ip.is_some() => {
                 let spf_for_dmarc = spf
                     .as_ref()
                     .map(|(o, _)| o.clone())
@@ -438,7 +439,8 @@ impl Authenticator {
                 SpfIdentity::Helo => ar.with_spf_ehlo_result(spf_out, ip, helo),
             };
         }
-        if let (Some(d), true) = (&dkim_out, self.cfg.dkim) {
+        if self.cfg.dkim {
+            let d = dkim_out.as_deref().unwrap_or_default();
             if d.is_empty() {
                 ar =
                     ar.with_dkim_result(&DkimOutput::neutral(mail_auth::Error::NoHeadersFound), "");
@@ -471,8 +473,12 @@ impl Authenticator {
                 domain: o.domain().to_string(),
                 identity: *identity,
             }),
-            dkim: dkim_out.as_ref().filter(|_| self.cfg.dkim).map(|v| {
-                v.iter()
+            // A message mail-auth cannot parse has no signature to verify.
+            dkim: self.cfg.dkim.then(|| {
+                dkim_out
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
                     .map(|o| DkimCheck {
                         result: dkim_result(o.result()),
                         domain: o
