@@ -72,6 +72,10 @@ pub struct MessageFacts {
     pub size: usize,
     /// Heuristic findings of the walk (limits, encrypted content...).
     pub findings: Vec<Finding>,
+    /// Sender authentication and DNS reputation, when the front-end ran
+    /// the checks (`mxguard-auth`) and set them; never set by gathering.
+    /// Auth, DNSBL and URIBL tests read them (see [`crate::auth`]).
+    pub auth: Option<crate::auth::AuthResults>,
 }
 
 impl MessageFacts {

@@ -8,6 +8,8 @@
 //! - [`tokens`] and [`bayes`]: the statistical spam classifier (token counts,
 //!   Robinson's chi-squared combining); [`spam`]: its points against a
 //!   required score.
+//! - [`auth`]: SPF, DKIM, DMARC, ARC and DNS block list results as facts
+//!   (looked up by `mxguard-auth`, read by the rules).
 //! - [`rules`]: the rules engine: a TOML policy (lists, synonyms, rules,
 //!   per-direction and per-recipient policies, built-in phishing checks)
 //!   compiled into one matcher per field ([`CompiledPolicy`]) and
@@ -18,12 +20,17 @@
 //! trains on one half of the SpamAssassin public corpus and tests on the
 //! other (and the reverse), and runs SpamAssassin on the same test halves.
 
+pub mod auth;
 pub mod bayes;
 pub mod facts;
 pub mod rules;
 pub mod spam;
 pub mod tokens;
 
+pub use auth::{
+    AuthResult, AuthResults, DkimCheck, DmarcCheck, DmarcPolicy, DnsListing, SpfCheck, SpfIdentity,
+    UriListing,
+};
 pub use bayes::{Classification, Clue, Model, ModelError};
 pub use facts::{FactsCollector, MessageFacts};
 pub use rules::{

@@ -332,5 +332,90 @@ disable = ["ip_url"]
     assert_eq!(names[0], "A");
     assert!(names.contains(&"PHISH_LOOKALIKE_DOMAIN"));
     assert!(!names.contains(&"PHISH_IP_URL"));
-    assert_eq!(names.len(), 6);
+    assert!(names.contains(&"SPF_FAIL"));
+    // A, five phishing checks, the built-in auth and list rules.
+    assert_eq!(
+        names.len(),
+        6 + mxguard_policy::rules::config::AuthRule::ALL.len()
+    );
+}
+
+#[test]
+fn auth_mistakes_name_their_keys() {
+    let text = r#"
+[[rules]]
+name = "A"
+score = 1
+match = { auth = { spf = ["fial"], dmarc_policy = ["strict"], dkim = [] } }
+
+[[rules]]
+name = "B"
+score = 1
+match = { auth = { spff = ["fail"] } }
+
+[[rules]]
+name = "C"
+score = 1
+match = { auth = {} }
+
+[[rules]]
+name = "D"
+score = 1
+match = { dnsbl = [], uribl = ["has space"] }
+
+[auth]
+disable = ["SPF_FIAL", "RCVD_IN_ZEN"]
+scores = { DMARC_PASS = "low", NOPE = 1, URIBL_DBL = 2 }
+dmarc_reject_action = "explode"
+"#;
+    let text = text
+        .replace("\n[[rules]]", "\n[[policy.rules]]")
+        .replace("\n[auth]", "\n[policy.auth]");
+    let errs = errors(&text, "policy");
+    expect(
+        &errs,
+        "policy.rules[0].match.auth.spf[0]",
+        "unknown result `fial`",
+    );
+    expect(
+        &errs,
+        "policy.rules[0].match.auth.dmarc_policy[0]",
+        "unknown DMARC policy `strict`",
+    );
+    expect(
+        &errs,
+        "policy.rules[0].match.auth.dkim",
+        "must not be empty",
+    );
+    expect(
+        &errs,
+        "policy.rules[1].match.auth.spff",
+        "unknown key `spff`",
+    );
+    expect(&errs, "policy.rules[2].match.auth", "no test");
+    expect(&errs, "policy.rules[3].match.dnsbl", "at least one zone");
+    expect(&errs, "policy.rules[3].match.uribl[0]", "is not a zone");
+    expect(
+        &errs,
+        "policy.auth.disable[0]",
+        "unknown auth rule `SPF_FIAL`",
+    );
+    expect(
+        &errs,
+        "policy.auth.scores.DMARC_PASS",
+        "expected a finite number",
+    );
+    expect(&errs, "policy.auth.scores.NOPE", "unknown auth rule `NOPE`");
+    expect(
+        &errs,
+        "policy.auth.dmarc_reject_action.action",
+        "unknown action `explode`",
+    );
+    assert_eq!(errs.len(), 11, "{}", format_errors(&errs));
+    // Lines are known.
+    assert!(
+        errs.iter().all(|e| e.line.is_some()),
+        "{}",
+        format_errors(&errs)
+    );
 }

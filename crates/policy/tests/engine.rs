@@ -143,6 +143,8 @@ fn the_documented_example_compiles() {
     );
     assert!(p.rule_names().any(|r| r == "PHISH_HTML_LOGIN_FORM"));
     assert!(!p.rule_names().any(|r| r == "PHISH_URL_CREDENTIALS"));
+    assert!(p.rule_names().any(|r| r == "DMARC_FAIL_REJECT"));
+    assert!(!p.rule_names().any(|r| r == "ARC_PASS"));
     // The same text under [policy] of a larger file: the same policy.
     let nested: String = text
         .lines()

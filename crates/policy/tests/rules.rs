@@ -1,7 +1,9 @@
 //! Rule tests as data: every folder under `tests/rules/` is one case with
 //! `policy.toml` (the policy), `message.eml` (the message), an optional
 //! `envelope.toml` (client_ip, helo, mail_from, rcpts, local_domains, and
-//! `[spam] points/required` standing in for the classifier) and
+//! `[spam] points/required` standing in for the classifier, and `[auth]`:
+//! the sender authentication and block list results, `AuthResults` as
+//! TOML, standing in for `mxguard-auth`'s lookups) and
 //! `expected.toml` (one `[[verdict]]` per expected policy verdict, in
 //! order). Adding a case is adding a folder. Each case runs with the
 //! message as written (LF) and with CRLF line ends; both must match.
@@ -11,7 +13,7 @@ use std::path::{Path, PathBuf};
 use mxguard_decode::{DecodeOptions, Decoder};
 use mxguard_policy::rules::{Action, CompiledPolicy, Envelope, PolicyVerdict};
 use mxguard_policy::spam::{RuleHit, SpamResult};
-use mxguard_policy::MessageFacts;
+use mxguard_policy::{AuthResults, MessageFacts};
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -23,6 +25,7 @@ struct EnvelopeFile {
     rcpts: Option<Vec<String>>,
     local_domains: Option<Vec<String>>,
     spam: Option<SpamIn>,
+    auth: Option<AuthResults>,
 }
 
 #[derive(Deserialize)]
@@ -238,7 +241,8 @@ fn run_case(dir: &Path, decoder: &Decoder) -> Vec<String> {
         out
     };
     for (label, bytes) in [("LF", &raw), ("CRLF", &crlf)] {
-        let facts = MessageFacts::gather(decoder, bytes);
+        let mut facts = MessageFacts::gather(decoder, bytes);
+        facts.auth = env_file.auth.clone();
         let verdicts = policy.evaluate(&facts, &env, spam.as_ref());
         if verdicts.len() != expected.verdict.len() {
             errs.push(format!(

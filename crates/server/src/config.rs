@@ -31,6 +31,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub spam: SpamConfig,
     pub notify: mxguard_smtp::notify::NotifyConfig,
+    /// SPF, DKIM, DMARC, ARC and DNS block lists for the rules (`[auth]`).
+    pub auth: mxguard_auth::AuthConfig,
     /// The policy inline (`[policy]`, `[[policy.rules]]`...), checked by
     /// the rules engine itself (see [`Config::load_policy`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,6 +70,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             spam: SpamConfig::default(),
             notify: mxguard_smtp::notify::NotifyConfig::default(),
+            auth: mxguard_auth::AuthConfig::default(),
             policy_file: None,
             policy: None,
             source: String::new(),
@@ -360,6 +363,7 @@ impl Config {
         e.extend(self.milter.validate());
         e.extend(self.clamd.validate());
         e.extend(self.web.validate());
+        e.extend(self.auth.validate("auth").iter().map(|x| x.to_string()));
         if let Err(err) = self.load_policy() {
             e.push(format!("{err:#}"));
         }

@@ -198,6 +198,16 @@ async fn serve(cfg: Config) -> Result<()> {
         policies = policy.policy_names().count(),
         "policy loaded"
     );
+    let auth = if [cfg.auth.spf, cfg.auth.dkim, cfg.auth.dmarc, cfg.auth.arc].contains(&true)
+        || !cfg.auth.dnsbl.is_empty()
+        || !cfg.auth.uribl.is_empty()
+    {
+        Some(Arc::new(
+            mxguard_auth::Authenticator::new(&cfg.auth, &cfg.smtp.hostname).context("[auth]")?,
+        ))
+    } else {
+        None
+    };
     let mut engine_cfg = cfg.engine.clone();
     // Text and links for the rules engine; always on, so a policy saved
     // later (console, reload) sees the same facts as one present at start.
@@ -318,6 +328,7 @@ async fn serve(cfg: Config) -> Result<()> {
             local_delivery,
             policy: std::sync::RwLock::new(policy),
             local_domains: cfg.smtp.local_domains.clone(),
+            auth,
         }),
     };
     let session_cfg = SessionConfig {

@@ -382,3 +382,69 @@ fn released_spam_is_learned_as_ham_and_reports_reload_the_model() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// `[auth]`: SPF, DMARC and a DNSBL through a loopback DNS server feed the
+/// rules; our Authentication-Results is added, a forged one removed.
+#[test]
+fn sender_authentication_feeds_the_rules() {
+    use std::collections::HashMap;
+    let mut a = HashMap::new();
+    a.insert(
+        "1.0.0.127.bl.test".to_string(),
+        vec!["127.0.0.2".parse().unwrap()],
+    );
+    let mut txt = HashMap::new();
+    txt.insert(
+        "spf-pass.test".to_string(),
+        "v=spf1 ip4:127.0.0.1 -all".to_string(),
+    );
+    txt.insert("spf-fail.test".to_string(), "v=spf1 -all".to_string());
+    txt.insert(
+        "_dmarc.spf-fail.test".to_string(),
+        "v=DMARC1; p=reject".to_string(),
+    );
+    let d = support::dns::start(a, txt);
+    let g = Gateway::start(
+        "",
+        &format!(
+            "[auth]\nnameservers = [\"127.0.0.1:{}\"]\nskip_private = false\ndns_timeout_ms = 500\ntime_budget_ms = 3000\n\n\
+             [[auth.dnsbl]]\nzone = \"bl.test\"\nscore = 0.5\n\n\
+             [policy]\n\n[[policy.rules]]\nname = \"SPF_SAYS_NO\"\nmatch = {{ auth = {{ spf = [\"fail\"] }} }}\naction = \"reject\"\nreject_text = \"SPF says no\"\n",
+            d.port
+        ),
+    );
+    let good = "From: a@spf-pass.test\r\nTo: user@example.com\r\nSubject: hi\r\nAuthentication-Results: mx.test; spf=pass smtp.mailfrom=forged.test\r\n\r\nhello\r\n";
+    let (ok, t) = send_file(&g, &["user@example.com"], "a@spf-pass.test", good);
+    assert!(ok, "{t}");
+    let m = g.maildir("user", 1, WAIT);
+    assert_eq!(m.len(), 1, "{}", g.log_text());
+    let s = text(&m[0]);
+    assert_eq!(
+        s.matches("Authentication-Results:").count(),
+        1,
+        "the forged one is gone: {s}"
+    );
+    assert!(s.contains("Authentication-Results: mx.test;"), "{s}");
+    assert!(s.contains("spf=pass"), "{s}");
+    assert!(!s.contains("forged.test"), "{s}");
+    assert!(
+        s.contains("RCVD_IN_BL"),
+        "the DNSBL listing is a scored hit: {s}"
+    );
+
+    let bad = "From: a@spf-fail.test\r\nTo: user@example.com\r\nSubject: hi\r\n\r\nhello\r\n";
+    let (ok, t) = send_file(&g, &["user@example.com"], "a@spf-fail.test", bad);
+    assert!(!ok, "{t}");
+    assert!(t.contains("554 5.7.1 SPF says no ["), "{t}");
+    let ev = g.wait_events(2, WAIT);
+    let rej = ev
+        .iter()
+        .find(|e| e["action"] == "reject")
+        .expect("reject event");
+    let f = rej["findings"].to_string();
+    assert!(f.contains("Policy.SPF_SAYS_NO"), "{f}");
+    assert!(
+        f.contains("Policy.DMARC_FAIL_REJECT"),
+        "p=reject failed too: {f}"
+    );
+}

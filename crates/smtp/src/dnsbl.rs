@@ -9,8 +9,10 @@
 //! Zones are asked in order; the first listing wins and its TXT record, when
 //! there is one, becomes part of the rejection text.
 
-use hickory_resolver::config::{NameServerConfig, Protocol, ResolverConfig, ResolverOpts};
-use hickory_resolver::TokioAsyncResolver;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::TokioResolver;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -25,7 +27,7 @@ pub struct Listing {
 /// The configured zones and the resolver that asks them.
 pub struct Dnsbl {
     zones: Vec<String>,
-    resolver: TokioAsyncResolver,
+    resolver: TokioResolver,
 }
 
 /// The name to look up for `ip` in `zone`.
@@ -64,23 +66,26 @@ impl Dnsbl {
         resolver: Option<SocketAddr>,
         timeout: Duration,
     ) -> std::io::Result<Dnsbl> {
-        let mut opts = ResolverOpts::default();
-        opts.timeout = timeout;
-        opts.attempts = 1;
-        let resolver = match resolver {
+        let (rc, mut opts) = match resolver {
             Some(addr) => {
-                let mut rc = ResolverConfig::new();
-                rc.add_name_server(NameServerConfig::new(addr, Protocol::Udp));
-                TokioAsyncResolver::tokio(rc, opts)
+                let mut conn = ConnectionConfig::udp();
+                conn.port = addr.port();
+                let ns = NameServerConfig::new(addr.ip(), true, vec![conn]);
+                (
+                    ResolverConfig::from_parts(None, Vec::new(), vec![ns]),
+                    ResolverOpts::default(),
+                )
             }
             None => {
-                let (rc, mut sys) = hickory_resolver::system_conf::read_system_conf()
-                    .map_err(std::io::Error::other)?;
-                sys.timeout = timeout;
-                sys.attempts = 1;
-                TokioAsyncResolver::tokio(rc, sys)
+                hickory_resolver::system_conf::read_system_conf().map_err(std::io::Error::other)?
             }
         };
+        opts.timeout = timeout;
+        opts.attempts = 1;
+        let resolver = TokioResolver::builder_with_config(rc, TokioRuntimeProvider::default())
+            .with_options(opts)
+            .build()
+            .map_err(std::io::Error::other)?;
         Ok(Dnsbl { zones, resolver })
     }
 
@@ -89,12 +94,16 @@ impl Dnsbl {
         for zone in &self.zones {
             let name = query_name(ip, zone);
             let answers = match self.resolver.ipv4_lookup(name.as_str()).await {
-                Ok(l) => l.iter().map(|a| a.0).collect::<Vec<_>>(),
+                Ok(l) => l
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::A(a) => Some(a.0),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
                 Err(e) => {
-                    if !matches!(
-                        e.kind(),
-                        hickory_resolver::error::ResolveErrorKind::NoRecordsFound { .. }
-                    ) {
+                    if !e.is_no_records_found() {
                         tracing::warn!(zone, "DNSBL lookup failed, counted as not listed: {e}");
                     }
                     continue;
@@ -107,11 +116,15 @@ impl Dnsbl {
                 continue;
             };
             let text = match self.resolver.txt_lookup(name.as_str()).await {
-                Ok(t) => t.iter().next().map(|r| {
-                    r.iter()
-                        .map(|d| String::from_utf8_lossy(d).into_owned())
-                        .collect::<Vec<_>>()
-                        .join("")
+                Ok(t) => t.answers().iter().find_map(|r| match &r.data {
+                    RData::TXT(txt) => Some(
+                        txt.txt_data
+                            .iter()
+                            .map(|d| String::from_utf8_lossy(d).into_owned())
+                            .collect::<Vec<_>>()
+                            .join(""),
+                    ),
+                    _ => None,
                 }),
                 Err(_) => None,
             };
@@ -145,5 +158,89 @@ mod tests {
         assert!(is_listing(Ipv4Addr::new(127, 0, 0, 2)));
         assert!(!is_listing(Ipv4Addr::new(127, 255, 255, 254)));
         assert!(!is_listing(Ipv4Addr::new(10, 0, 0, 1)));
+    }
+
+    /// A one-table UDP responder: `1.2.0.192.listed.test` A 127.0.0.2 with a
+    /// TXT, `1.2.0.192.broken.test` A 127.255.255.254, NXDOMAIN otherwise.
+    fn responder() -> (
+        std::net::SocketAddr,
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let addr = sock.local_addr().unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !st.load(Ordering::Relaxed) {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                let q = &buf[..n];
+                let (mut pos, mut labels) = (12, Vec::new());
+                while pos < q.len() && q[pos] != 0 {
+                    let l = q[pos] as usize;
+                    labels.push(
+                        String::from_utf8_lossy(&q[pos + 1..(pos + 1 + l).min(q.len())])
+                            .to_lowercase(),
+                    );
+                    pos += 1 + l;
+                }
+                let qtype = u16::from_be_bytes([q[pos + 1], q[pos + 2]]);
+                let name = labels.join(".");
+                let rdata: Option<Vec<u8>> = match (name.as_str(), qtype) {
+                    ("1.2.0.192.listed.test", 1) => Some(vec![127, 0, 0, 2]),
+                    ("1.2.0.192.listed.test", 16) => {
+                        let t = b"listed for a test";
+                        let mut d = vec![t.len() as u8];
+                        d.extend_from_slice(t);
+                        Some(d)
+                    }
+                    ("1.2.0.192.broken.test", 1) => Some(vec![127, 255, 255, 254]),
+                    _ => None,
+                };
+                let mut r = q[..2].to_vec();
+                r.extend_from_slice(&[0x84, if rdata.is_some() { 0x80 } else { 0x83 }, 0, 1]);
+                r.extend_from_slice(&[0, u8::from(rdata.is_some()), 0, 0, 0, 0]);
+                r.extend_from_slice(&q[12..pos + 5]);
+                if let Some(d) = rdata {
+                    r.extend_from_slice(&[0xC0, 0x0C]);
+                    r.extend_from_slice(&qtype.to_be_bytes());
+                    r.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+                    r.extend_from_slice(&(d.len() as u16).to_be_bytes());
+                    r.extend_from_slice(&d);
+                }
+                let _ = sock.send_to(&r, from);
+            }
+        });
+        (addr, stop)
+    }
+
+    #[tokio::test]
+    async fn listed_error_code_and_unlisted() {
+        let (addr, stop) = responder();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let zones = |z: &[&str]| z.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let d = Dnsbl::new(
+            zones(&["broken.test", "unknown.test", "listed.test"]),
+            Some(addr),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let l = d.check(ip).await.expect("listed");
+        assert_eq!(l.zone, "listed.test");
+        assert_eq!(l.answer, Ipv4Addr::new(127, 0, 0, 2));
+        assert_eq!(l.text.as_deref(), Some("listed for a test"));
+        let d = Dnsbl::new(
+            zones(&["broken.test", "unknown.test"]),
+            Some(addr),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        assert_eq!(d.check(ip).await, None);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -68,6 +68,46 @@ fn sanitize<'a>(value: &'a str, eol: &[u8]) -> Cow<'a, [u8]> {
 /// The top-level fields named `name` (case-insensitive) removed, with their
 /// continuation lines. Borrowed when there is none.
 pub fn remove_header<'a>(msg: &'a [u8], name: &str) -> Cow<'a, [u8]> {
+    remove_header_if(msg, name, |_| true)
+}
+
+/// As [`remove_header`], for the fields whose unfolded value (after the
+/// colon, trimmed) `keep_out` says yes to.
+pub fn remove_header_if<'a>(
+    msg: &'a [u8],
+    name: &str,
+    keep_out: impl Fn(&str) -> bool,
+) -> Cow<'a, [u8]> {
+    let (_, spans) = field_spans(msg, name);
+    let spans: Vec<(usize, usize)> = spans
+        .into_iter()
+        .filter(|&(a, b)| {
+            let field = String::from_utf8_lossy(&msg[a..b]);
+            let value = field.split_once(':').map(|(_, v)| v).unwrap_or("");
+            let unfolded: String = value
+                .split(['\r', '\n'])
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            keep_out(&unfolded)
+        })
+        .collect();
+    if spans.is_empty() {
+        return Cow::Borrowed(msg);
+    }
+    let mut out = Vec::with_capacity(msg.len());
+    let mut last = 0;
+    for (a, b) in spans {
+        out.extend_from_slice(&msg[last..a]);
+        last = b;
+    }
+    out.extend_from_slice(&msg[last..]);
+    Cow::Owned(out)
+}
+
+/// Byte spans of each top-level field `name` with its continuation lines.
+fn field_spans(msg: &[u8], name: &str) -> (usize, Vec<(usize, usize)>) {
     let end = header_end(msg);
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut pos = 0;
@@ -83,23 +123,13 @@ pub fn remove_header<'a>(msg: &'a [u8], name: &str) -> Cow<'a, [u8]> {
         }
         if removing {
             match spans.last_mut() {
-                Some(s) if s.1 == pos => s.1 = line_end,
+                Some(s) if cont && s.1 == pos => s.1 = line_end,
                 _ => spans.push((pos, line_end)),
             }
         }
         pos = line_end;
     }
-    if spans.is_empty() {
-        return Cow::Borrowed(msg);
-    }
-    let mut out = Vec::with_capacity(msg.len());
-    let mut last = 0;
-    for (a, b) in spans {
-        out.extend_from_slice(&msg[last..a]);
-        last = b;
-    }
-    out.extend_from_slice(&msg[last..]);
-    Cow::Owned(out)
+    (end, spans)
 }
 
 fn is_field(line: &[u8], name: &str) -> bool {
@@ -336,6 +366,22 @@ pub fn replacement(msg: &[u8], notice: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn remove_header_if_looks_at_each_field_alone() {
+        let m = b"Authentication-Results: mx.ours; spf=pass\r\nAuthentication-Results: other.example;\r\n dkim=pass\r\nAuthentication-Results:\r\n  mx.ours; dkim=pass\r\nSubject: x\r\n\r\nbody\r\n";
+        let out = remove_header_if(m, "authentication-results", |v| v.starts_with("mx.ours"));
+        assert_eq!(
+            &out[..],
+            &b"Authentication-Results: other.example;\r\n dkim=pass\r\nSubject: x\r\n\r\nbody\r\n"
+                [..]
+        );
+        assert!(matches!(
+            remove_header_if(m, "Subject", |v| v == "y"),
+            Cow::Borrowed(_)
+        ));
+    }
+
     use super::*;
 
     #[test]

@@ -47,6 +47,9 @@ use tokio::sync::mpsc::UnboundedSender;
 /// Header naming what the gateway found when the message is delivered anyway.
 pub const STATUS_HEADER: &str = "X-MXGuard-Status";
 
+/// Our sender authentication results (RFC 8601).
+pub const AUTH_RESULTS: &str = "Authentication-Results";
+
 /// Headers of the spam verdict: ours replace any the message arrived with.
 pub const SPAM_HEADERS: [&str; 3] = ["X-Spam-Flag", "X-Spam-Status", "X-Spam-Score"];
 
@@ -164,6 +167,8 @@ pub struct GatewayInner {
     pub policy: std::sync::RwLock<Arc<CompiledPolicy>>,
     /// Our domains, for the policies' directions (`smtp.local_domains`).
     pub local_domains: Vec<String>,
+    /// SPF, DKIM, DMARC, ARC and block lists (`[auth]`), for the rules.
+    pub auth: Option<Arc<mxguard_auth::Authenticator>>,
 }
 
 /// The SMTP front-end's [`Handler`].
@@ -774,14 +779,16 @@ impl GatewayInner {
         ev
     }
 
-    /// `msg` with our spam headers in place of any it had (under the stamp,
-    /// which is added last).
-    fn with_spam_headers(
-        &self,
-        msg: Vec<u8>,
-        spam: Option<&mxguard_policy::SpamResult>,
-    ) -> Vec<u8> {
-        let Some(r) = spam else { return msg };
+    /// `msg` with our Authentication-Results and spam headers (ours replace
+    /// any spam headers it had), under the stamp, which is added last.
+    fn with_verdict_headers(&self, msg: Vec<u8>, p: &Plan) -> Vec<u8> {
+        let msg = match &p.auth_header {
+            Some(v) => headers::prepend_header(&msg, AUTH_RESULTS, v),
+            None => msg,
+        };
+        let Some(r) = p.spam.as_ref() else {
+            return msg;
+        };
         let mut m = msg;
         for h in SPAM_HEADERS {
             if let std::borrow::Cow::Owned(x) = headers::remove_header(&m, h) {
@@ -890,6 +897,16 @@ impl GatewayInner {
                 }
             }
         }
+        // Authentication-Results claiming to be ours are forgeries unless a
+        // trusted client (another node of ours) added them (RFC 8601 §5).
+        if let (Some(a), false) = (&self.auth, meta.trusted) {
+            if let std::borrow::Cow::Owned(stripped) =
+                headers::remove_header_if(&msg, AUTH_RESULTS, |v| a.is_own_results(v))
+            {
+                tracing::info!(id, client = %meta.client_ip, "removed Authentication-Results with our authserv-id from an untrusted client");
+                msg = stripped;
+            }
+        }
         if !meta.trusted {
             if let std::borrow::Cow::Owned(stripped) = headers::remove_header(&msg, RELEASE_HEADER)
             {
@@ -945,6 +962,31 @@ impl GatewayInner {
             .findings
             .iter()
             .any(|f| f.severity == Severity::Infected);
+        // Sender authentication and block lists, for the rules (a trusted
+        // client is one of ours: SPF, DMARC and the DNSBL are skipped).
+        let mut auth_header = None;
+        if let (Some(a), Some(f)) = (&self.auth, facts.as_mut()) {
+            let domains = f.url_domains(a.config().max_uribl_domains);
+            let client_ip = if meta.trusted {
+                None
+            } else {
+                meta.client_ip.parse().ok()
+            };
+            let r = a.check_blocking(&mxguard_auth::AuthInput {
+                client_ip,
+                helo: &meta.helo,
+                mail_from: &meta.mail_from,
+                message: &msg,
+                url_domains: &domains,
+            });
+            if !r.errors.is_empty() {
+                tracing::debug!(id, errors = %r.errors.join("; "), "auth lookups failed");
+            }
+            if !r.header.is_empty() {
+                auth_header = Some(r.header.clone());
+            }
+            f.auth = Some(r);
+        }
         let classifier = match (&spam_filter, &facts, infected) {
             (Some(sf), Some(f), false) => Some(sf.check(f)),
             _ => None,
@@ -960,7 +1002,7 @@ impl GatewayInner {
                     local_domains: &self.local_domains,
                 };
                 let verdicts = policy.evaluate(f, &env, classifier.as_ref());
-                self.plans(meta, &verdicts, &scan, classifier.as_ref())
+                self.plans(meta, &verdicts, &scan, classifier.as_ref(), &auth_header)
             }
             None => Vec::new(),
         };
@@ -971,6 +1013,7 @@ impl GatewayInner {
                 decided: scan,
                 spam: None,
                 notices: Vec::new(),
+                auth_header: None,
             });
         }
         drop(facts);
@@ -1059,6 +1102,7 @@ impl GatewayInner {
         verdicts: &[mxguard_policy::PolicyVerdict],
         scan: &[plan::Decided],
         classifier: Option<&mxguard_policy::SpamResult>,
+        auth_header: &Option<String>,
     ) -> Vec<Plan> {
         let norm = |r: &str| r.trim().trim_matches(['<', '>']).to_lowercase();
         let mut plans: Vec<Plan> = verdicts
@@ -1078,6 +1122,7 @@ impl GatewayInner {
                     decided: all,
                     spam: Some(plan::spam_result(v, classifier)),
                     notices,
+                    auth_header: auth_header.clone(),
                 }
             })
             .collect();
@@ -1123,7 +1168,7 @@ impl GatewayInner {
         let Some(action) = acting.iter().map(|d| d.action).max_by_key(|a| a.rank()) else {
             outcome.action = "deliver";
             outcome.stamp = added("clean").or(outcome.stamp);
-            let msg = self.with_spam_headers(msg, p.spam.as_ref());
+            let msg = self.with_verdict_headers(msg, &p);
             return Ok((
                 Disposition::Deliver {
                     message: self.add_stamp(&msg, "clean"),
@@ -1150,7 +1195,7 @@ impl GatewayInner {
                         self.stats.released.fetch_add(1, Ordering::Relaxed);
                         outcome.action = "deliver";
                         outcome.stamp = Some("released".into());
-                        let msg = self.with_spam_headers(msg, p.spam.as_ref());
+                        let msg = self.with_verdict_headers(msg, &p);
                         return Ok((
                             Disposition::Deliver {
                                 message: crate::stamp::strip(&msg).into_owned(),
@@ -1361,7 +1406,7 @@ impl GatewayInner {
                 if !banners.is_empty() {
                     body = headers::with_banner(&body, &banners.join("\n\n"));
                 }
-                let body = self.with_spam_headers(body, p.spam.as_ref());
+                let body = self.with_verdict_headers(body, &p);
                 let body = self.add_stamp(&body, result);
                 if self.stamp.is_some() {
                     outcome.stamp = Some(format!("added:{result}"));

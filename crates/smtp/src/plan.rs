@@ -61,6 +61,8 @@ pub struct Plan {
     /// The spam verdict over the rules' points and the classifier's.
     pub spam: Option<SpamResult>,
     pub notices: Vec<Requested>,
+    /// Our `Authentication-Results` value, when the checks ran.
+    pub auth_header: Option<String>,
 }
 
 impl Plan {
@@ -394,6 +396,7 @@ mod tests {
             }],
             spam: None,
             notices: vec![],
+            auth_header: None,
         };
         let mut one = [plan(Action::Reject)];
         assert_eq!(reconcile(&mut one), None);

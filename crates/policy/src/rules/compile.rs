@@ -12,8 +12,9 @@ use mxguard_decode::FileType;
 use regex::{RegexSet, RegexSetBuilder};
 
 use super::config::{
-    ActionKind, ActionSpec, AttachmentTest, Bounds, Condition, Direction, NamedList, PhishCheck,
-    Policy, PolicyConfig, Rule, Test, TextField, TextTest, UrlTest,
+    ActionKind, ActionSpec, AttachmentTest, AuthSettings, AuthTest, Bounds, Condition, Direction,
+    ListKind, NamedList, PhishCheck, Policy, PolicyConfig, Rule, Test, TextField, TextTest,
+    UrlTest,
 };
 use super::error::{line_of, ConfigError, ErrorKind};
 use super::fold::Folder;
@@ -164,6 +165,9 @@ pub(crate) enum LeafKind {
     ClientIp(Vec<IpNet>),
     Size(Bounds),
     Phishing(PhishCheck),
+    Auth(AuthTest),
+    /// Zones or listing rule names, lowercase; `*` any.
+    Listed(ListKind, Vec<String>),
 }
 
 #[derive(Debug)]
@@ -208,6 +212,7 @@ pub(crate) struct CompiledRule {
     pub score: Option<f64>,
     pub action: Option<ActionSpec>,
     pub cond: Cond,
+    pub per_listing: Option<ListKind>,
 }
 
 /// Address patterns compiled into one set (any pattern matches).
@@ -256,6 +261,8 @@ pub struct CompiledPolicy {
     pub(crate) local_domains: Vec<String>,
     /// Which phishing checks any rule uses.
     pub(crate) phish_used: Vec<PhishCheck>,
+    /// Points and switches of the listing rules (`[auth]`).
+    pub(crate) auth: AuthSettings,
 }
 
 /// File type names a `true_type` test accepts.
@@ -829,6 +836,10 @@ impl<'c> Compiler<'c> {
                 }
                 Cond::Leaf(self.leaf(LeafKind::Phishing(*c)))
             }
+            Test::Auth(t) => Cond::Leaf(self.leaf(LeafKind::Auth(t.clone()))),
+            Test::Listed(kind, names) => {
+                Cond::Leaf(self.leaf(LeafKind::Listed(*kind, names.clone())))
+            }
         }
     }
 
@@ -1082,6 +1093,7 @@ impl CompiledPolicy {
                 .collect(),
             local_domains: cfg.local_domains.clone(),
             phish_used: c.phish_used,
+            auth: cfg.auth.clone(),
         })
     }
 
@@ -1132,6 +1144,7 @@ fn compiled_rule(r: &Rule, cond: Cond) -> CompiledRule {
         score: r.score,
         action: r.action.clone(),
         cond,
+        per_listing: r.per_listing,
     }
 }
 

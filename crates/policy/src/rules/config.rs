@@ -13,6 +13,7 @@ use toml::Value;
 
 use super::domain::{BRANDS, SHORTENERS};
 use super::error::{line_of, ConfigError, ErrorKind};
+use crate::auth::{AuthResult, DmarcPolicy};
 
 /// Deepest nesting of `all` / `any` / `not`.
 pub const MAX_CONDITION_DEPTH: usize = 16;
@@ -217,6 +218,204 @@ impl PhishCheck {
     }
 }
 
+/// An authentication test over [`crate::MessageFacts::auth`]: every key
+/// given holds (each one: the result is one of those listed). Never holds
+/// when the checks did not run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthTest {
+    pub spf: Vec<AuthResult>,
+    /// Some DKIM signature has one of these results; `none` holds for an
+    /// unsigned message.
+    pub dkim: Vec<AuthResult>,
+    pub dmarc: Vec<AuthResult>,
+    /// The DMARC policy in effect for the From domain.
+    pub dmarc_policy: Vec<DmarcPolicy>,
+    pub arc: Vec<AuthResult>,
+}
+
+/// Which block list a listing test or rule reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListKind {
+    /// The client IP (`RCVD_IN_*`).
+    Dnsbl,
+    /// URL domains (`URIBL_*`).
+    Uribl,
+}
+
+/// Built-in authentication and reputation rules (`[auth]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthRule {
+    SpfFail,
+    SpfSoftfail,
+    DkimInvalid,
+    DmarcFailReject,
+    DmarcFailQuarantine,
+    DmarcPass,
+    ArcPass,
+    /// Every DNSBL listing of the client IP, one hit per listing rule.
+    Dnsbl,
+    /// Every URIBL listing of a URL domain, one hit per listing rule.
+    Uribl,
+}
+
+impl AuthRule {
+    pub const ALL: [AuthRule; 9] = [
+        AuthRule::SpfFail,
+        AuthRule::SpfSoftfail,
+        AuthRule::DkimInvalid,
+        AuthRule::DmarcFailReject,
+        AuthRule::DmarcFailQuarantine,
+        AuthRule::DmarcPass,
+        AuthRule::ArcPass,
+        AuthRule::Dnsbl,
+        AuthRule::Uribl,
+    ];
+
+    pub fn rule_name(self) -> &'static str {
+        match self {
+            AuthRule::SpfFail => "SPF_FAIL",
+            AuthRule::SpfSoftfail => "SPF_SOFTFAIL",
+            AuthRule::DkimInvalid => "DKIM_INVALID",
+            AuthRule::DmarcFailReject => "DMARC_FAIL_REJECT",
+            AuthRule::DmarcFailQuarantine => "DMARC_FAIL_QUARANTINE",
+            AuthRule::DmarcPass => "DMARC_PASS",
+            AuthRule::ArcPass => "ARC_PASS",
+            AuthRule::Dnsbl => "RCVD_IN_DNSBL",
+            AuthRule::Uribl => "URIBL_LISTED",
+        }
+    }
+
+    /// Default points. The list rules have none of their own: each
+    /// listing brings its zone's points (from the auth config).
+    pub fn default_score(self) -> Option<f64> {
+        match self {
+            AuthRule::SpfFail => Some(1.5),
+            AuthRule::SpfSoftfail => Some(0.7),
+            AuthRule::DkimInvalid => Some(1.0),
+            AuthRule::DmarcFailReject => Some(4.0),
+            AuthRule::DmarcFailQuarantine => Some(3.0),
+            AuthRule::DmarcPass => Some(-0.5),
+            AuthRule::ArcPass => Some(0.0),
+            AuthRule::Dnsbl | AuthRule::Uribl => None,
+        }
+    }
+
+    fn group(self) -> &'static str {
+        match self {
+            AuthRule::Dnsbl => "dnsbl",
+            AuthRule::Uribl => "uribl",
+            _ => "auth",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            AuthRule::SpfFail => "SPF fail: the sender's domain does not allow this client",
+            AuthRule::SpfSoftfail => "SPF softfail: the sender's domain doubts this client",
+            AuthRule::DkimInvalid => "DKIM signed, but no signature verifies",
+            AuthRule::DmarcFailReject => "DMARC fail for a From domain with policy reject",
+            AuthRule::DmarcFailQuarantine => "DMARC fail for a From domain with policy quarantine",
+            AuthRule::DmarcPass => "DMARC pass: the From domain is authenticated",
+            AuthRule::ArcPass => "ARC chain intact (says nothing about the sealers' trust)",
+            AuthRule::Dnsbl => "the client IP is on a DNS block list",
+            AuthRule::Uribl => "a URL domain is on a URI block list",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<AuthRule> {
+        AuthRule::ALL.into_iter().find(|r| r.rule_name() == s)
+    }
+
+    /// The rule's condition; `path` is the key path of `[auth]`.
+    fn condition(self, path: &str) -> Condition {
+        let test = |t: Test| Condition::Test {
+            path: path.to_string(),
+            test: t,
+        };
+        let auth = |f: fn(&mut AuthTest)| {
+            let mut t = AuthTest::default();
+            f(&mut t);
+            test(Test::Auth(t))
+        };
+        match self {
+            AuthRule::SpfFail => auth(|t| t.spf = vec![AuthResult::Fail]),
+            AuthRule::SpfSoftfail => auth(|t| t.spf = vec![AuthResult::SoftFail]),
+            // Signed, some signature broken, none verifies.
+            AuthRule::DkimInvalid => Condition::All(vec![
+                auth(|t| t.dkim = vec![AuthResult::Fail, AuthResult::PermError]),
+                Condition::Not(Box::new(auth(|t| t.dkim = vec![AuthResult::Pass]))),
+            ]),
+            AuthRule::DmarcFailReject => auth(|t| {
+                t.dmarc = vec![AuthResult::Fail];
+                t.dmarc_policy = vec![DmarcPolicy::Reject];
+            }),
+            AuthRule::DmarcFailQuarantine => auth(|t| {
+                t.dmarc = vec![AuthResult::Fail];
+                t.dmarc_policy = vec![DmarcPolicy::Quarantine];
+            }),
+            AuthRule::DmarcPass => auth(|t| t.dmarc = vec![AuthResult::Pass]),
+            AuthRule::ArcPass => auth(|t| t.arc = vec![AuthResult::Pass]),
+            AuthRule::Dnsbl => test(Test::Listed(ListKind::Dnsbl, vec!["*".into()])),
+            AuthRule::Uribl => test(Test::Listed(ListKind::Uribl, vec!["*".into()])),
+        }
+    }
+}
+
+/// Whether `name` can be a listing rule (`RCVD_IN_ZEN`, `URIBL_DBL`):
+/// those names come from the auth config, so the policy only checks
+/// their shape.
+pub fn is_listing_rule_name(name: &str) -> bool {
+    (name.starts_with("RCVD_IN_") || name.starts_with("URIBL_"))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `[auth]`: the built-in authentication and reputation rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthSettings {
+    /// Add the built-in rules (default true).
+    pub builtin_rules: bool,
+    /// Points by rule name: built-in rules, and listing rules by their
+    /// names (`RCVD_IN_ZEN`) or all of a kind (`RCVD_IN_DNSBL`,
+    /// `URIBL_LISTED`), overriding the auth config's zone points.
+    pub scores: Vec<(String, f64)>,
+    /// Rules left out, by the same names.
+    pub disable: Vec<String>,
+    /// The action of `DMARC_FAIL_REJECT` (default quarantine; `"none"`:
+    /// points only).
+    pub dmarc_reject_action: Option<ActionSpec>,
+    /// The action of `DMARC_FAIL_QUARANTINE` (default none: points only).
+    pub dmarc_quarantine_action: Option<ActionSpec>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            builtin_rules: true,
+            scores: Vec::new(),
+            disable: Vec::new(),
+            dmarc_reject_action: Some(ActionSpec::new(ActionKind::Quarantine)),
+            dmarc_quarantine_action: None,
+        }
+    }
+}
+
+impl AuthSettings {
+    /// The configured points of `name`, if any (last one wins).
+    pub fn score_of(&self, name: &str) -> Option<f64> {
+        self.scores
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| *s)
+    }
+
+    pub fn disabled(&self, name: &str) -> bool {
+        self.disable.iter().any(|d| d == name)
+    }
+}
+
 /// A text field a test reads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TextField {
@@ -344,6 +543,11 @@ pub enum Test {
     /// Size of the raw message in bytes.
     Size(Bounds),
     Phishing(PhishCheck),
+    /// SPF / DKIM / DMARC / ARC results.
+    Auth(AuthTest),
+    /// Listed on one of these block lists (zone or listing rule name,
+    /// case-insensitive; `*` any).
+    Listed(ListKind, Vec<String>),
 }
 
 /// A rule's match condition.
@@ -373,6 +577,9 @@ pub struct Rule {
     pub score: Option<f64>,
     pub action: Option<ActionSpec>,
     pub condition: Condition,
+    /// A built-in list rule: fires as one hit per listing rule (its name
+    /// and points) instead of one hit of its own.
+    pub per_listing: Option<ListKind>,
 }
 
 /// A named list.
@@ -486,6 +693,7 @@ pub struct PolicyConfig {
     pub phishing: PhishingSettings,
     /// URL shorteners: the built-in list plus `[urls] shorteners`.
     pub shorteners: Vec<String>,
+    pub auth: AuthSettings,
     /// Local domains known to the config (`[policy] local_domains`); the
     /// envelope's own list is added at evaluation.
     pub local_domains: Vec<String>,
@@ -504,10 +712,12 @@ impl Default for PolicyConfig {
             policies: Vec::new(),
             phishing: PhishingSettings::default(),
             shorteners: SHORTENERS.iter().map(|s| s.to_string()).collect(),
+            auth: AuthSettings::default(),
             local_domains: Vec::new(),
             broken_rules: Vec::new(),
         };
         c.rules.extend(builtin_rules(&c.phishing, ""));
+        c.rules.extend(builtin_auth_rules(&c.auth, ""));
         c
     }
 }
@@ -523,6 +733,7 @@ struct RawTop {
     policies: Option<Value>,
     phishing: Option<Value>,
     urls: Option<Value>,
+    auth: Option<Value>,
     local_domains: Option<Value>,
 }
 
@@ -593,6 +804,29 @@ struct RawMatch {
     url: Option<Value>,
     size: Option<Value>,
     phishing: Option<Value>,
+    auth: Option<Value>,
+    dnsbl: Option<Value>,
+    uribl: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuthTest {
+    spf: Option<Value>,
+    dkim: Option<Value>,
+    dmarc: Option<Value>,
+    dmarc_policy: Option<Value>,
+    arc: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuthSettings {
+    builtin_rules: Option<Value>,
+    scores: Option<Value>,
+    disable: Option<Value>,
+    dmarc_reject_action: Option<Value>,
+    dmarc_quarantine_action: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -1226,6 +1460,66 @@ impl Reader {
                 None => ok = false,
             }
         }
+        if let Some(v) = &raw.auth {
+            let p = join(path, "auth");
+            match self.auth_test(&p, v) {
+                Some(t) => parts.push(Condition::Test {
+                    path: p,
+                    test: Test::Auth(t),
+                }),
+                None => ok = false,
+            }
+        }
+        for (key, val, kind) in [
+            ("dnsbl", &raw.dnsbl, ListKind::Dnsbl),
+            ("uribl", &raw.uribl, ListKind::Uribl),
+        ] {
+            let Some(_) = val else { continue };
+            let p = join(path, key);
+            let before = self.errors.len();
+            let names = self.strings(&p, val);
+            if self.errors.len() != before {
+                ok = false;
+                continue;
+            }
+            if names.is_empty() {
+                self.err(
+                    &p,
+                    ErrorKind::Invalid(
+                        "give at least one zone or listing rule name (or \"*\" for any)".into(),
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+            let mut good = true;
+            for (i, n) in names.iter().enumerate() {
+                let n = n.trim();
+                if n.is_empty() || n.contains(|c: char| c.is_whitespace() || c == '/' || c == '@') {
+                    self.err(
+                        format!("{p}[{i}]"),
+                        ErrorKind::Invalid(format!(
+                            "`{n}` is not a zone (like zen.spamhaus.org) or a rule name"
+                        )),
+                    );
+                    good = false;
+                }
+            }
+            if good {
+                parts.push(Condition::Test {
+                    path: p,
+                    test: Test::Listed(
+                        kind,
+                        names
+                            .iter()
+                            .map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase())
+                            .collect(),
+                    ),
+                });
+            } else {
+                ok = false;
+            }
+        }
         if !ok {
             return None;
         }
@@ -1337,6 +1631,78 @@ impl Reader {
         (self.errors.len() == before && !typo).then_some(Test::Text { field, test })
     }
 
+    fn auth_test(&mut self, path: &str, v: &Value) -> Option<AuthTest> {
+        let at_start = self.errors.len();
+        let raw: RawAuthTest = self.table(path, v)?;
+        let typo = self.errors.len() > at_start;
+        let before = self.errors.len();
+        let results = |me: &mut Reader, key: &str, val: &Option<Value>| -> Vec<AuthResult> {
+            let p = join(path, key);
+            let mut out = Vec::new();
+            let given = val.is_some();
+            let before = me.errors.len();
+            for (i, n) in me.strings(&p, val).into_iter().enumerate() {
+                match AuthResult::from_name(&n.to_ascii_lowercase()) {
+                    Some(r) => out.push(r),
+                    None => me.err(
+                        format!("{p}[{i}]"),
+                        ErrorKind::Invalid(format!(
+                            "unknown result `{n}`, expected one of {}",
+                            AuthResult::ALL.map(|r| r.name()).join(", ")
+                        )),
+                    ),
+                }
+            }
+            if given && out.is_empty() && me.errors.len() == before {
+                me.err(p, ErrorKind::Invalid("must not be empty".into()));
+            }
+            out
+        };
+        let spf = results(self, "spf", &raw.spf);
+        let dkim = results(self, "dkim", &raw.dkim);
+        let dmarc = results(self, "dmarc", &raw.dmarc);
+        let arc = results(self, "arc", &raw.arc);
+        let pp = join(path, "dmarc_policy");
+        let mut dmarc_policy = Vec::new();
+        let before_policy = self.errors.len();
+        for (i, n) in self.strings(&pp, &raw.dmarc_policy).into_iter().enumerate() {
+            match DmarcPolicy::from_name(&n.to_ascii_lowercase()) {
+                Some(x) => dmarc_policy.push(x),
+                None => self.err(
+                    format!("{pp}[{i}]"),
+                    ErrorKind::Invalid(format!(
+                        "unknown DMARC policy `{n}`, expected none, quarantine or reject"
+                    )),
+                ),
+            }
+        }
+        if raw.dmarc_policy.is_some()
+            && dmarc_policy.is_empty()
+            && self.errors.len() == before_policy
+        {
+            self.err(pp, ErrorKind::Invalid("must not be empty".into()));
+        }
+        let t = AuthTest {
+            spf,
+            dkim,
+            dmarc,
+            dmarc_policy,
+            arc,
+        };
+        let empty = t.spf.is_empty()
+            && t.dkim.is_empty()
+            && t.dmarc.is_empty()
+            && t.dmarc_policy.is_empty()
+            && t.arc.is_empty();
+        if empty && !typo && self.errors.len() == before {
+            self.err(
+                path,
+                ErrorKind::Invalid("no test: give spf, dkim, dmarc, dmarc_policy or arc".into()),
+            );
+        }
+        (self.errors.len() == before && !typo).then_some(t)
+    }
+
     fn attachment_test(&mut self, path: &str, v: &Value) -> Option<AttachmentTest> {
         let raw: RawAttachment = self.table(path, v)?;
         let before = self.errors.len();
@@ -1444,6 +1810,7 @@ impl Reader {
             score,
             action,
             condition: condition?,
+            per_listing: None,
         })
     }
 
@@ -1548,6 +1915,113 @@ impl Reader {
     }
 }
 
+impl Reader {
+    fn auth_settings(&mut self, path: &str, v: &Option<Value>) -> AuthSettings {
+        let mut s = AuthSettings::default();
+        let Some(v) = v else { return s };
+        let Some(raw) = self.table::<RawAuthSettings>(path, v) else {
+            return s;
+        };
+        if let Some(b) = self.boolean(&join(path, "builtin_rules"), &raw.builtin_rules) {
+            s.builtin_rules = b;
+        }
+        let known = |me: &mut Reader, p: &str, name: &str| -> bool {
+            if AuthRule::from_name(name).is_some() || is_listing_rule_name(name) {
+                return true;
+            }
+            me.err(
+                p,
+                ErrorKind::Invalid(format!(
+                    "unknown auth rule `{name}`, expected one of {} or a listing rule (RCVD_IN_*, URIBL_*)",
+                    AuthRule::ALL.map(|r| r.rule_name()).join(", ")
+                )),
+            );
+            false
+        };
+        let dpath = join(path, "disable");
+        for (i, d) in self.strings(&dpath, &raw.disable).into_iter().enumerate() {
+            if known(self, &format!("{dpath}[{i}]"), &d) {
+                s.disable.push(d);
+            }
+        }
+        if let Some(sc) = &raw.scores {
+            let spath = join(path, "scores");
+            match sc.as_table() {
+                Some(t) => {
+                    for (k, val) in t {
+                        let kp = join(&spath, k);
+                        if known(self, &kp, k) {
+                            if let Some(f) = self.float(&kp, &Some(val.clone())) {
+                                s.scores.push((k.clone(), f));
+                            }
+                        }
+                    }
+                }
+                None => self.expected(&spath, "a table of rule names and points", sc),
+            }
+        }
+        for (key, val, slot) in [
+            (
+                "dmarc_reject_action",
+                &raw.dmarc_reject_action,
+                &mut s.dmarc_reject_action,
+            ),
+            (
+                "dmarc_quarantine_action",
+                &raw.dmarc_quarantine_action,
+                &mut s.dmarc_quarantine_action,
+            ),
+        ] {
+            match val {
+                None => {}
+                Some(Value::String(n)) if n == "none" => *slot = None,
+                Some(_) => {
+                    if let Some(a) = self.action_table(&join(path, key), val) {
+                        *slot = Some(a);
+                    }
+                }
+            }
+        }
+        s
+    }
+}
+
+/// The built-in auth and list rules of `settings`.
+fn builtin_auth_rules(settings: &AuthSettings, prefix: &str) -> Vec<Rule> {
+    if !settings.builtin_rules {
+        return Vec::new();
+    }
+    let path = join(prefix.trim_end_matches('.'), "auth");
+    AuthRule::ALL
+        .into_iter()
+        .filter(|r| !settings.disabled(r.rule_name()))
+        .map(|r| {
+            let name = r.rule_name();
+            let condition = r.condition(&path);
+            let action = match r {
+                AuthRule::DmarcFailReject => settings.dmarc_reject_action.clone(),
+                AuthRule::DmarcFailQuarantine => settings.dmarc_quarantine_action.clone(),
+                _ => None,
+            };
+            let per_listing = match r {
+                AuthRule::Dnsbl => Some(ListKind::Dnsbl),
+                AuthRule::Uribl => Some(ListKind::Uribl),
+                _ => None,
+            };
+            Rule {
+                path: path.clone(),
+                name: name.to_string(),
+                description: r.description().to_string(),
+                group: r.group().to_string(),
+                score: settings.score_of(name).or(r.default_score()),
+                action,
+                condition,
+                per_listing,
+            }
+        })
+        .collect()
+}
+
 /// Most bytes of a reject/tempfail text.
 pub const MAX_REPLY_TEXT: usize = 400;
 
@@ -1618,6 +2092,7 @@ fn builtin_rules(settings: &PhishingSettings, prefix: &str) -> Vec<Rule> {
                     path,
                     test: Test::Phishing(c),
                 },
+                per_listing: None,
             }
         })
         .collect()
@@ -1763,12 +2238,15 @@ impl PolicyConfig {
                     .extend(extra.into_iter().map(|s| s.to_lowercase()));
             }
         }
+        cfg.auth = r.auth_settings(&p("auth"), &top.auth);
         cfg.local_domains = r
             .strings(&p("local_domains"), &top.local_domains)
             .into_iter()
             .map(|d| d.to_lowercase())
             .collect();
         let builtin = builtin_rules(&cfg.phishing, prefix);
+        cfg.rules.extend(builtin);
+        let builtin = builtin_auth_rules(&cfg.auth, prefix);
         cfg.rules.extend(builtin);
         (cfg, r.errors)
     }

@@ -10,11 +10,12 @@ use mail_parser::HeaderValue;
 use super::compile::{
     BitSet, CompiledPolicy, CompiledPolicyEntry, Cond, FieldMatcher, LeafId, LeafKind,
 };
-use super::config::{ActionKind, Direction, PhishCheck, TextField};
+use super::config::{ActionKind, AuthTest, Direction, ListKind, PhishCheck, TextField};
 use super::domain::{ip_literal, registrable, split_url};
 use super::fold::Folder;
 use super::phishing::{run_checks, LinkInfo};
 use super::verdict::{Action, Envelope, PolicyAction, PolicyHit, PolicyVerdict};
+use crate::auth::{AuthResult, AuthResults};
 use crate::facts::MessageFacts;
 use crate::spam::{SpamResult, DEFAULT_REQUIRED};
 
@@ -143,6 +144,45 @@ fn header_text(facts: &MessageFacts, name: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// Whether the auth results satisfy every key of the test.
+fn auth_holds(t: &AuthTest, a: &AuthResults) -> bool {
+    let one = |want: &[AuthResult], got: Option<AuthResult>| {
+        want.is_empty() || got.is_some_and(|g| want.contains(&g))
+    };
+    let dkim = t.dkim.is_empty()
+        || a.dkim.as_ref().is_some_and(|sigs| {
+            (sigs.is_empty() && t.dkim.contains(&AuthResult::None))
+                || sigs.iter().any(|s| t.dkim.contains(&s.result))
+        });
+    let policy = t.dmarc_policy.is_empty()
+        || a.dmarc
+            .as_ref()
+            .and_then(|d| d.policy)
+            .is_some_and(|p| t.dmarc_policy.contains(&p));
+    one(&t.spf, a.spf.as_ref().map(|s| s.result))
+        && dkim
+        && one(&t.dmarc, a.dmarc.as_ref().map(|d| d.result))
+        && policy
+        && one(&t.arc, a.arc)
+}
+
+/// (zone, rule name) of each listing of a kind.
+fn listings(a: &AuthResults, kind: ListKind) -> Box<dyn Iterator<Item = (&str, &str)> + '_> {
+    match kind {
+        ListKind::Dnsbl => Box::new(a.dnsbl.iter().map(|l| (l.zone.as_str(), l.rule.as_str()))),
+        ListKind::Uribl => Box::new(a.uribl.iter().map(|l| (l.zone.as_str(), l.rule.as_str()))),
+    }
+}
+
+/// Whether a listing is one of `names` (lowercase zones or rule names, `*`).
+fn listed(names: &[String], zone: &str, rule: &str) -> bool {
+    names.iter().any(|n| {
+        n == "*"
+            || n.eq_ignore_ascii_case(zone.trim_end_matches('.'))
+            || n.eq_ignore_ascii_case(rule)
+    })
 }
 
 /// What phase 1 learned about a message.
@@ -414,6 +454,10 @@ impl CompiledPolicy {
                     .is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
                 LeafKind::Size(b) => b.holds(facts.size as u64),
                 LeafKind::Phishing(c) => phish.contains(c),
+                LeafKind::Auth(t) => facts.auth.as_ref().is_some_and(|a| auth_holds(t, a)),
+                LeafKind::Listed(kind, names) => facts.auth.as_ref().is_some_and(|a| {
+                    listings(a, *kind).any(|(zone, rule)| listed(names, zone, rule))
+                }),
                 _ => false,
             };
             if hit {
@@ -530,6 +574,31 @@ impl CompiledPolicy {
             let r = &self.rules[ri];
             let mut locs = Vec::new();
             if !self.eval(&r.cond, st, share, Some(&mut locs)) {
+                continue;
+            }
+            if let Some(kind) = r.per_listing {
+                // One hit per listing rule (the first listing of each).
+                let Some(a) = &facts.auth else { continue };
+                let mut seen: Vec<&str> = Vec::new();
+                let all: Vec<(&str, f64)> = match kind {
+                    ListKind::Dnsbl => a.dnsbl.iter().map(|l| (l.rule.as_str(), l.score)).collect(),
+                    ListKind::Uribl => a.uribl.iter().map(|l| (l.rule.as_str(), l.score)).collect(),
+                };
+                for (rule, zone_points) in all {
+                    if seen.contains(&rule) || self.auth.disabled(rule) {
+                        continue;
+                    }
+                    seen.push(rule);
+                    let points = self.auth.score_of(rule).or(r.score).unwrap_or(zone_points);
+                    let points = if points.is_finite() { points } else { 0.0 };
+                    score += points;
+                    v.hits.push(PolicyHit {
+                        name: rule.to_string(),
+                        group: r.group.clone(),
+                        points,
+                        action: None,
+                    });
+                }
                 continue;
             }
             let points = r.score.unwrap_or(0.0);

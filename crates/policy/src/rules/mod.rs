@@ -8,7 +8,8 @@
 //! ```
 //!
 //! - [`config`]: the TOML format (lists, synonyms, rules, policies,
-//!   `[phishing]`, `[urls]`), every error at once with its key path.
+//!   `[phishing]`, `[urls]`, `[auth]`), every error at once with its key
+//!   path.
 //! - [`fold`]: the text folding shared by keywords and text (NFKD,
 //!   lowercase, homoglyphs, leetspeak, spaced-out words).
 //! - [`domain`]: URLs, IP literals, registrable domains, punycode.
@@ -47,6 +48,13 @@
 //! (every rule). Recipients sharing a policy share one verdict; the
 //! message-level work (phase 1) is done once whatever the number of
 //! policies.
+//!
+//! Authentication and block lists: `auth`, `dnsbl` and `uribl` tests read
+//! [`crate::MessageFacts::auth`] (looked up by `mxguard-auth`); the
+//! built-in auth rules (`SPF_FAIL`... see [`config::AuthRule`]) are
+//! compiled like the phishing ones, and the two list rules
+//! (`RCVD_IN_DNSBL`, `URIBL_LISTED`) fire as one hit per listing rule
+//! (`RCVD_IN_ZEN`), named and scored by the auth config's zones.
 //!
 //! The classifier is one rule among the others: the BAYES points of a
 //! [`crate::SpamResult`] add to the rules' points, and `score >=
