@@ -84,14 +84,14 @@ const T0: i64 = 1_700_000_000;
 
 async fn open_and_schema(kind: Kind) {
     let (store, db) = open(kind, "open_and_schema").await;
-    assert_eq!(store.schema_version().await.unwrap(), 3);
-    assert_eq!(Store::latest_schema_version(), 3);
+    assert_eq!(store.schema_version().await.unwrap(), 4);
+    assert_eq!(Store::latest_schema_version(), 4);
     let q = Q::new("Q1", T0);
     store.put(&q.item()).await.unwrap();
     store.close().await;
     // Reopening applies nothing new and finds the data.
     let store = Store::open(&db.url).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 3);
+    assert_eq!(store.schema_version().await.unwrap(), 4);
     assert!(store.get("Q1").await.unwrap().is_some());
     if kind == Kind::Sqlite {
         let mode: String = sqlx::query("PRAGMA journal_mode")
