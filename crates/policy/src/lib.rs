@@ -20,6 +20,7 @@
 
 pub mod bayes;
 pub mod facts;
+pub mod linear;
 pub mod rules;
 pub mod spam;
 pub mod tokens;

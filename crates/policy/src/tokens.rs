@@ -137,6 +137,11 @@ fn received(t: &mut Tokens, value: &str) {
         if w.is_empty() {
             continue;
         }
+        if w.len() >= 3 && w.len() <= 12 && w.chars().all(|c| c.is_ascii_alphabetic()) {
+            // Software and protocol words: "esmtp", "qmail", "invoked", "helo"...
+            t.add("rcvd:w:", &w);
+            continue;
+        }
         let parts: Vec<&str> = w.split('.').collect();
         if parts.len() == 4
             && parts
@@ -154,6 +159,50 @@ fn received(t: &mut Tokens, value: &str) {
         {
             let n = parts.len();
             t.add("rcvd:dom:", &parts[n - 2..].join("."));
+        }
+    }
+}
+
+/// Headers whose values are tokenized elsewhere or are unique per message.
+const OWN_HEADERS: &[&str] = &[
+    "received",
+    "subject",
+    "from",
+    "to",
+    "cc",
+    "message-id",
+    "date",
+    "references",
+    "in-reply-to",
+    "delivered-to",
+    "x-original-to",
+    "envelope-to",
+    "content-id",
+    "thread-index",
+    "x-uidl",
+    "x-uid",
+];
+
+/// Words of any other header under `h:<name>:`: a mailer's and a
+/// list's fingerprint ("X-Mailer: Microsoft Outlook Express 6",
+/// "Content-Type: multipart/alternative", "X-Priority: 3 (Normal)").
+/// Words that look like identifiers (more than 3 digits, or longer than
+/// 20 characters) are left out.
+fn header_words(t: &mut Tokens, lname: &str, value: &str) {
+    if OWN_HEADERS.contains(&lname) || lname.starts_with("x-spam") {
+        return;
+    }
+    let prefix = format!("h:{lname}:");
+    let mut n = 0;
+    for raw in value.split(|c: char| c.is_whitespace() || "<>()[];,\"'=".contains(c)) {
+        let w = raw.trim_matches(|c: char| c == '.' || c == ':' || c == '/');
+        if w.is_empty() || w.len() > 20 || w.chars().filter(|c| c.is_ascii_digit()).count() > 3 {
+            continue;
+        }
+        t.add(&prefix, &w.to_lowercase());
+        n += 1;
+        if n >= 12 {
+            break;
         }
     }
 }
@@ -178,6 +227,18 @@ fn tokenize_with(f: &MessageFacts, names: bool) -> Tokens {
 
     // Subject.
     words(&mut t, "subject:", &f.subject, false);
+    {
+        let sw: Vec<String> = f
+            .subject
+            .split_whitespace()
+            .map(|w| trim_punct(w).to_lowercase())
+            .filter(|w| !w.is_empty())
+            .collect();
+        for p in sw.windows(2) {
+            t.add("subject:bi:", &format!("{} {}", p[0], p[1]));
+        }
+        t.add("subject:words:", &sw.len().min(12).to_string());
+    }
     for run in ["!!", "$$", "??"] {
         if f.subject.contains(run) {
             t.add("subject:run:", run);
@@ -210,6 +271,7 @@ fn tokenize_with(f: &MessageFacts, names: bool) -> Tokens {
     for (name, value) in &f.headers {
         let lname = name.to_ascii_lowercase();
         t.add("hdr:", &lname);
+        header_words(&mut t, &lname, value);
         match lname.as_str() {
             "received" => {
                 received_n += 1;
@@ -238,6 +300,21 @@ fn tokenize_with(f: &MessageFacts, names: bool) -> Tokens {
                 } else {
                     t.add("mid:", "malformed");
                 }
+            }
+            "date" => {
+                // The zone as written ("+0000", "-0700", "gmt") and whether
+                // the weekday is there: how the sending software writes dates.
+                let last = value.split_whitespace().last().unwrap_or("");
+                let zone = if last.starts_with('(') {
+                    value.split_whitespace().rev().nth(1).unwrap_or("")
+                } else {
+                    last
+                };
+                t.add("date:zone:", &zone.to_ascii_lowercase());
+                t.add(
+                    "date:weekday:",
+                    if value.contains(',') { "yes" } else { "no" },
+                );
             }
             "content-transfer-encoding" => t.add("cte:", &value.to_ascii_lowercase()),
             "reply-to" | "return-path" | "sender" | "errors-to" => {
@@ -285,6 +362,19 @@ fn tokenize_with(f: &MessageFacts, names: bool) -> Tokens {
         if total >= 20 {
             let high = p.text.chars().filter(|c| !c.is_ascii()).count();
             t.add("8bit:", &(high * 10 / total).to_string());
+        }
+        // Share of words in capitals, in tenths.
+        let (mut caps, mut all) = (0usize, 0usize);
+        for w in p.text.split_whitespace().take(5000) {
+            if w.chars().filter(|c| c.is_alphabetic()).count() >= 3 {
+                all += 1;
+                if !w.chars().any(|c| c.is_lowercase()) {
+                    caps += 1;
+                }
+            }
+        }
+        if all >= 10 {
+            t.add("caps:", &(caps * 10 / all).to_string());
         }
         if p.html {
             html = true;
