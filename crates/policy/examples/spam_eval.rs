@@ -25,6 +25,7 @@ struct Msg {
     quarter: usize,
     spam: bool,
     hard: bool,
+    path: String,
     facts: MessageFacts,
     tokens: Tokens,
 }
@@ -170,6 +171,7 @@ fn main() {
                 quarter: (i / 2) % 2,
                 spam,
                 hard: name.starts_with("hard"),
+                path: p.display().to_string(),
                 facts,
                 tokens,
             });
@@ -223,6 +225,30 @@ fn main() {
         }
     }
     report("inner pooled, SpamFilter::check", &check, required);
+    if std::env::var("SHOW").is_ok() {
+        // The inner cross-validation's worst errors (never the other half's).
+        let mut shown: Vec<(f64, &Msg)> = Vec::new();
+        for h in 0..2 {
+            for q in 0..2 {
+                let set: Vec<(&Tokens, bool)> = msgs
+                    .iter()
+                    .filter(|m| m.half == h && m.quarter != q)
+                    .map(|m| (&m.tokens, m.spam))
+                    .collect();
+                let filter = SpamFilter::new(Model::trained(&set));
+                for m in msgs.iter().filter(|m| m.half == h && m.quarter == q) {
+                    shown.push((filter.check(&m.facts).score, m));
+                }
+            }
+        }
+        shown.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (sc, m) in shown.iter().filter(|x| !x.1.spam).take(15) {
+            println!("HAM {sc:.2} {} | {} | {}", m.path, m.facts.from_address, m.facts.subject);
+        }
+        for (sc, m) in shown.iter().rev().filter(|x| x.1.spam).take(25) {
+            println!("SPAM {sc:.2} {} | {} | {}", m.path, m.facts.from_address, m.facts.subject);
+        }
+    }
     if final_ {
         let mut all: Scored = Vec::new();
         for (train, name) in [(0, "train A test B"), (1, "train B test A")] {

@@ -421,6 +421,7 @@ mod tests {
                 text: body.into(),
                 html: false,
                 tags: vec![],
+                html_features: vec![],
                 declared_type: None,
             }],
             ..Default::default()

@@ -212,6 +212,128 @@ fn url_host(href: &str) -> Option<String> {
     mxguard_decode::text::host_of(href)
 }
 
+/// Most bytes of an HTML part read by [`html_features`].
+pub const MAX_HTML_SCAN: usize = 256 * 1024;
+/// Most features [`html_features`] returns.
+const MAX_HTML_FEATURES: usize = 256;
+
+/// Attributes whose values are features of their own (colours, sizes,
+/// faces, alignment: how a page is dressed up).
+const HTML_VALUE_ATTRS: &[&str] = &[
+    "color", "bgcolor", "size", "face", "align", "border", "cellpadding", "cellspacing",
+];
+
+/// Markup features of HTML source, each once: `tag:attr` for every
+/// attribute written (`font:color`, `img:width`, `td:bgcolor`), `tag:attr=value`
+/// for colours, sizes, faces and alignment (`font:size=+2`), tag counts in
+/// buckets (`count:img:2-3`), comments inside words and hidden text hints.
+/// Reads at most [`MAX_HTML_SCAN`] bytes. Never panics.
+pub fn html_features(data: &[u8]) -> Vec<String> {
+    let data = &data[..data.len().min(MAX_HTML_SCAN)];
+    let mut out: Vec<String> = Vec::new();
+    let push = |out: &mut Vec<String>, s: String| {
+        if out.len() < MAX_HTML_FEATURES && !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut comments = 0usize;
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'<', &data[i..]) {
+        let at = i + off + 1;
+        i = at;
+        if data[at..].starts_with(b"!--") {
+            comments += 1;
+            continue;
+        }
+        let name: String = data[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .take(12)
+            .map(|b| b.to_ascii_lowercase() as char)
+            .collect();
+        if name.is_empty() || !name.as_bytes()[0].is_ascii_alphabetic() || name.len() > 10 {
+            continue;
+        }
+        if let Some(k) = counts.iter().position(|(n, _)| *n == name) {
+            counts[k].1 += 1;
+        } else if counts.len() < 64 {
+            counts.push((name.clone(), 1));
+        }
+        // Attributes up to the tag's end (at most 512 bytes).
+        let end = memchr::memchr(b'>', &data[at..])
+            .map_or(data.len(), |e| at + e)
+            .min(at + 512);
+        let inside = String::from_utf8_lossy(&data[at + name.len()..end]).to_ascii_lowercase();
+        let mut rest = inside.as_str();
+        while let Some(eq) = rest.find('=') {
+            let attr = rest[..eq]
+                .trim_end()
+                .rsplit(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+                .next()
+                .unwrap_or("");
+            let after = rest[eq + 1..].trim_start();
+            let (value, next) = if let Some(q) = after.strip_prefix('"') {
+                q.split_once('"').unwrap_or((q, ""))
+            } else if let Some(q) = after.strip_prefix('\'') {
+                q.split_once('\'').unwrap_or((q, ""))
+            } else {
+                after
+                    .split_once(|c: char| c.is_whitespace())
+                    .unwrap_or((after, ""))
+            };
+            if !attr.is_empty()
+                && attr.len() <= 16
+                && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                push(&mut out, format!("{name}:{attr}"));
+                if HTML_VALUE_ATTRS.contains(&attr) && value.len() <= 16 {
+                    push(&mut out, format!("{name}:{attr}={}", value.trim()));
+                }
+                if attr == "style" {
+                    for decl in value.split(';').take(8) {
+                        if let Some((k, v)) = decl.split_once(':') {
+                            let k = k.trim();
+                            if k.len() <= 20 {
+                                push(&mut out, format!("style:{k}"));
+                                let v = v.trim();
+                                if (k == "display" || k == "visibility" || k == "font-size")
+                                    && v.len() <= 12
+                                {
+                                    push(&mut out, format!("style:{k}={v}"));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            rest = next;
+        }
+    }
+    for (name, c) in counts {
+        let bucket = match c {
+            1 => "1",
+            2..=3 => "2-3",
+            4..=9 => "4-9",
+            10..=29 => "10-29",
+            _ => "30+",
+        };
+        push(&mut out, format!("count:{name}:{bucket}"));
+    }
+    push(
+        &mut out,
+        format!(
+            "comments:{}",
+            match comments {
+                0 => "0",
+                1..=3 => "few",
+                _ => "many",
+            }
+        ),
+    );
+    out
+}
+
 /// The tokens of a message.
 pub fn tokenize(f: &MessageFacts) -> Tokens {
     tokenize_with(f, false)
@@ -381,6 +503,9 @@ fn tokenize_with(f: &MessageFacts, names: bool) -> Tokens {
             for tag in &p.tags {
                 t.add("html:tag:", tag);
             }
+            for x in &p.html_features {
+                t.add("html:", x);
+            }
         }
     }
     t.add("html:", if html { "yes" } else { "no" });
@@ -454,6 +579,7 @@ mod tests {
                 text: "Click here, (NOW) supercalifragilistic me@mail.example.test".into(),
                 html: false,
                 tags: vec![],
+                html_features: vec![],
                 declared_type: None,
             }],
             ..Default::default()
@@ -476,6 +602,33 @@ mod tests {
             assert!(names.contains(&want), "{want} in {names:?}");
         }
         assert_eq!(hash("", "click"), hash("", "click"));
+    }
+
+    #[test]
+    fn html_markup_features() {
+        let f = html_features(
+            b"<html><body bgcolor=#FFFFFF><font color=\"red\" size=+2 face='Arial'>BUY</font>\
+<img src=a.gif width=1><img src=b.gif><p style=\"display: none; color:red\">x</p>\
+b<!-- -->uy <a href=x>y</a><notatag",
+        );
+        for want in [
+            "body:bgcolor",
+            "body:bgcolor=#ffffff",
+            "font:color=red",
+            "font:size=+2",
+            "font:face=arial",
+            "img:width",
+            "img:src",
+            "style:display=none",
+            "style:color",
+            "count:img:2-3",
+            "count:font:1",
+            "comments:few",
+        ] {
+            assert!(f.iter().any(|x| x == want), "{want} in {f:?}");
+        }
+        assert!(html_features(b"<<<<=>\"'").len() <= 2);
+        assert_eq!(html_features(b""), ["comments:0"]);
         assert_ne!(hash("subject:", "click"), hash("", "subject:click"));
     }
 }
