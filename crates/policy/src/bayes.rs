@@ -1,19 +1,29 @@
 //! A statistical spam classifier: token counts learned from ham and spam,
-//! combined with Gary Robinson's chi-squared method (as in SpamBayes).
+//! combined with Gary Robinson's chi-squared method (as in SpamBayes), and
+//! a logistic regression on the same tokens ([`crate::linear`]).
 //!
 //! For each token the model knows in how many spam and ham messages it was
 //! seen. Its spam probability is `(s/S) / (s/S + h/H)`, pulled towards 0.5
-//! when it was seen rarely (`f = (x·a + n·p) / (a + n)`, a = 0.45, x = 0.5).
-//! The [`MAX_CLUES`] tokens farthest from 0.5 (at least [`MIN_STRENGTH`]
-//! away) are combined: `S = 1 − χ²Q(−2 Σ ln(1−f), 2n)` (spam evidence),
-//! `H = 1 − χ²Q(−2 Σ ln f, 2n)` (ham evidence), and the message's
-//! probability is `(S − H + 1) / 2`, near 0 or 1 when the evidence agrees
-//! and near 0.5 when it conflicts or there is none.
+//! when it was seen rarely (`f = (x·a + n·p) / (a + n)`, a = 0.2, x = 0.5).
+//! The [`MAX_CLUES`] (30) tokens farthest from 0.5 (at least
+//! [`MIN_STRENGTH`] away) are combined: `S = 1 − χ²Q(−2 Σ ln(1−f), 2n)`
+//! (spam evidence), `H = 1 − χ²Q(−2 Σ ln f, 2n)` (ham evidence), and the
+//! chi-squared probability is `(S − H + 1) / 2`, near 0 or 1 when the
+//! evidence agrees and near 0.5 when it conflicts or there is none.
 //!
-//! The model is plain counts: training is adding, and merging two models is
-//! adding their counts. Serialized as a small binary file
-//! ([`Model::to_bytes`]); reading never panics and refuses anything that is
-//! not a model of this version.
+//! The message's log-odds is `SCALE × (logit(chi²) + 0.3 × linear)`: the
+//! chi-squared answer is sharp but saturates (many messages at exactly 0,
+//! 0.5 or 1); the linear model's log-odds orders the messages inside those
+//! ties. The mix, the clue count and the prior strength were chosen by
+//! cross-validation inside each training half of the SpamAssassin corpus
+//! (`examples/spam_eval.rs`, `bench/results/spam-latest.md`).
+//!
+//! The counts are plain counts: training is adding. The linear weights are
+//! learned in passes over a batch ([`Model::learn_batch`]) or one message at
+//! a time ([`Model::train`]). Serialized as a small binary file
+//! ([`Model::to_bytes`], version 2); reading never panics, refuses anything
+//! that is not a model of this version, and says to retrain a version 1
+//! model ([`ModelError::OldVersion`]).
 
 use crate::linear::{Linear, LinearParams};
 use crate::tokens::Tokens;

@@ -5,9 +5,10 @@
 //!
 //! - [`facts`]: one walk of the decoder gathers headers, text, links and
 //!   attachments ([`MessageFacts`]).
-//! - [`tokens`] and [`bayes`]: the statistical spam classifier (token counts,
-//!   Robinson's chi-squared combining); [`spam`]: its points against a
-//!   required score.
+//! - [`tokens`], [`bayes`] and [`linear`]: the statistical spam classifier
+//!   (token counts with Robinson's chi-squared combining, mixed with a
+//!   logistic regression on the same tokens); [`spam`]: its points against
+//!   a required score.
 //! - [`rules`]: the rules engine: a TOML policy (lists, synonyms, rules,
 //!   per-direction and per-recipient policies, built-in phishing checks)
 //!   compiled into one matcher per field ([`CompiledPolicy`]) and

@@ -9,8 +9,13 @@
 //!   there); runs of `!`, `$` and capitals are tokens of their own.
 //! - From: address, domain and display name words.
 //! - Header names present (a mailer's fingerprint), the mailer, the
-//!   top-level content type, Received hosts and network prefixes, the
-//!   Message-ID's domain.
+//!   top-level content type, Received hosts, network prefixes and software
+//!   words ("esmtp", "qmail"), the Message-ID's domain, the Date's zone,
+//!   and the words of every other header under its name (`h:x-priority:3`),
+//!   identifiers left out.
+//! - Subject bigrams and word count; the share of words in capitals.
+//! - HTML markup ([`html_features`]): tag:attribute pairs, colours, sizes
+//!   and faces, `display:none`, tag counts, comments.
 //! - Links: host and each parent domain, path words, IP-literal hosts, link
 //!   text that names another host.
 //! - Attachments: extension, declared and true type; HTML tag names.
