@@ -28,6 +28,9 @@ pub struct TextPart {
     pub tags: Vec<String>,
     /// Declared type (MIME Content-Type), lowercased, when the part has one.
     pub declared_type: Option<String>,
+    /// Markup features of an HTML part for the spam classifier
+    /// ([`crate::tokens::html_features`]: `font:color`, `img:count:2-3`...).
+    pub html_features: Vec<String>,
 }
 
 /// An attachment or any non-text object (archive members included).
@@ -253,6 +256,11 @@ impl Visitor for FactsCollector<'_> {
                         Vec::new()
                     },
                     declared_type: obj.declared_type.clone(),
+                    html_features: if html {
+                        crate::tokens::html_features(&obj.data)
+                    } else {
+                        Vec::new()
+                    },
                 });
             }
         }

@@ -5,9 +5,10 @@
 //!
 //! - [`facts`]: one walk of the decoder gathers headers, text, links and
 //!   attachments ([`MessageFacts`]).
-//! - [`tokens`] and [`bayes`]: the statistical spam classifier (token counts,
-//!   Robinson's chi-squared combining); [`spam`]: its points against a
-//!   required score.
+//! - [`tokens`], [`bayes`] and [`linear`]: the statistical spam classifier
+//!   (token counts with Robinson's chi-squared combining, mixed with a
+//!   logistic regression on the same tokens); [`spam`]: its points against
+//!   a required score.
 //! - [`auth`]: SPF, DKIM, DMARC, ARC and DNS block list results as facts
 //!   (looked up by `mxguard-auth`, read by the rules).
 //! - [`rules`]: the rules engine: a TOML policy (lists, synonyms, rules,
@@ -23,6 +24,7 @@
 pub mod auth;
 pub mod bayes;
 pub mod facts;
+pub mod linear;
 pub mod rules;
 pub mod spam;
 pub mod tokens;

@@ -9,8 +9,13 @@
 //!   there); runs of `!`, `$` and capitals are tokens of their own.
 //! - From: address, domain and display name words.
 //! - Header names present (a mailer's fingerprint), the mailer, the
-//!   top-level content type, Received hosts and network prefixes, the
-//!   Message-ID's domain.
+//!   top-level content type, Received hosts, network prefixes and software
+//!   words ("esmtp", "qmail"), the Message-ID's domain, the Date's zone,
+//!   and the words of every other header under its name (`h:x-priority:3`),
+//!   identifiers left out.
+//! - Subject bigrams and word count; the share of words in capitals.
+//! - HTML markup ([`html_features`]): tag:attribute pairs, colours, sizes
+//!   and faces, `display:none`, tag counts, comments.
 //! - Links: host and each parent domain, path words, IP-literal hosts, link
 //!   text that names another host.
 //! - Attachments: extension, declared and true type; HTML tag names.
@@ -137,6 +142,11 @@ fn received(t: &mut Tokens, value: &str) {
         if w.is_empty() {
             continue;
         }
+        if w.len() >= 3 && w.len() <= 12 && w.chars().all(|c| c.is_ascii_alphabetic()) {
+            // Software and protocol words: "esmtp", "qmail", "invoked", "helo"...
+            t.add("rcvd:w:", &w);
+            continue;
+        }
         let parts: Vec<&str> = w.split('.').collect();
         if parts.len() == 4
             && parts
@@ -158,9 +168,175 @@ fn received(t: &mut Tokens, value: &str) {
     }
 }
 
+/// Headers whose values are tokenized elsewhere or are unique per message.
+const OWN_HEADERS: &[&str] = &[
+    "received",
+    "subject",
+    "from",
+    "to",
+    "cc",
+    "message-id",
+    "date",
+    "references",
+    "in-reply-to",
+    "delivered-to",
+    "x-original-to",
+    "envelope-to",
+    "content-id",
+    "thread-index",
+    "x-uidl",
+    "x-uid",
+];
+
+/// Words of any other header under `h:<name>:`: a mailer's and a
+/// list's fingerprint ("X-Mailer: Microsoft Outlook Express 6",
+/// "Content-Type: multipart/alternative", "X-Priority: 3 (Normal)").
+/// Words that look like identifiers (more than 3 digits, or longer than
+/// 20 characters) are left out.
+fn header_words(t: &mut Tokens, lname: &str, value: &str) {
+    if OWN_HEADERS.contains(&lname) || lname.starts_with("x-spam") {
+        return;
+    }
+    let prefix = format!("h:{lname}:");
+    let mut n = 0;
+    for raw in value.split(|c: char| c.is_whitespace() || "<>()[];,\"'=".contains(c)) {
+        let w = raw.trim_matches(|c: char| c == '.' || c == ':' || c == '/');
+        if w.is_empty() || w.len() > 20 || w.chars().filter(|c| c.is_ascii_digit()).count() > 3 {
+            continue;
+        }
+        t.add(&prefix, &w.to_lowercase());
+        n += 1;
+        if n >= 12 {
+            break;
+        }
+    }
+}
+
 /// The host of a URL, lowercased (without port and credentials).
 fn url_host(href: &str) -> Option<String> {
     mxguard_decode::text::host_of(href)
+}
+
+/// Most bytes of an HTML part read by [`html_features`].
+pub const MAX_HTML_SCAN: usize = 256 * 1024;
+/// Most features [`html_features`] returns.
+const MAX_HTML_FEATURES: usize = 256;
+
+/// Attributes whose values are features of their own (colours, sizes,
+/// faces, alignment: how a page is dressed up).
+const HTML_VALUE_ATTRS: &[&str] = &[
+    "color", "bgcolor", "size", "face", "align", "border", "cellpadding", "cellspacing",
+];
+
+/// Markup features of HTML source, each once: `tag:attr` for every
+/// attribute written (`font:color`, `img:width`, `td:bgcolor`), `tag:attr=value`
+/// for colours, sizes, faces and alignment (`font:size=+2`), tag counts in
+/// buckets (`count:img:2-3`), comments inside words and hidden text hints.
+/// Reads at most [`MAX_HTML_SCAN`] bytes. Never panics.
+pub fn html_features(data: &[u8]) -> Vec<String> {
+    let data = &data[..data.len().min(MAX_HTML_SCAN)];
+    let mut out: Vec<String> = Vec::new();
+    let push = |out: &mut Vec<String>, s: String| {
+        if out.len() < MAX_HTML_FEATURES && !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut comments = 0usize;
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'<', &data[i..]) {
+        let at = i + off + 1;
+        i = at;
+        if data[at..].starts_with(b"!--") {
+            comments += 1;
+            continue;
+        }
+        let name: String = data[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .take(12)
+            .map(|b| b.to_ascii_lowercase() as char)
+            .collect();
+        if name.is_empty() || !name.as_bytes()[0].is_ascii_alphabetic() || name.len() > 10 {
+            continue;
+        }
+        if let Some(k) = counts.iter().position(|(n, _)| *n == name) {
+            counts[k].1 += 1;
+        } else if counts.len() < 64 {
+            counts.push((name.clone(), 1));
+        }
+        // Attributes up to the tag's end (at most 512 bytes).
+        let end = memchr::memchr(b'>', &data[at..])
+            .map_or(data.len(), |e| at + e)
+            .min(at + 512);
+        let inside = String::from_utf8_lossy(&data[at + name.len()..end]).to_ascii_lowercase();
+        let mut rest = inside.as_str();
+        while let Some(eq) = rest.find('=') {
+            let attr = rest[..eq]
+                .trim_end()
+                .rsplit(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+                .next()
+                .unwrap_or("");
+            let after = rest[eq + 1..].trim_start();
+            let (value, next) = if let Some(q) = after.strip_prefix('"') {
+                q.split_once('"').unwrap_or((q, ""))
+            } else if let Some(q) = after.strip_prefix('\'') {
+                q.split_once('\'').unwrap_or((q, ""))
+            } else {
+                after
+                    .split_once(|c: char| c.is_whitespace())
+                    .unwrap_or((after, ""))
+            };
+            if !attr.is_empty()
+                && attr.len() <= 16
+                && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                push(&mut out, format!("{name}:{attr}"));
+                if HTML_VALUE_ATTRS.contains(&attr) && value.len() <= 16 {
+                    push(&mut out, format!("{name}:{attr}={}", value.trim()));
+                }
+                if attr == "style" {
+                    for decl in value.split(';').take(8) {
+                        if let Some((k, v)) = decl.split_once(':') {
+                            let k = k.trim();
+                            if k.len() <= 20 {
+                                push(&mut out, format!("style:{k}"));
+                                let v = v.trim();
+                                if (k == "display" || k == "visibility" || k == "font-size")
+                                    && v.len() <= 12
+                                {
+                                    push(&mut out, format!("style:{k}={v}"));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            rest = next;
+        }
+    }
+    for (name, c) in counts {
+        let bucket = match c {
+            1 => "1",
+            2..=3 => "2-3",
+            4..=9 => "4-9",
+            10..=29 => "10-29",
+            _ => "30+",
+        };
+        push(&mut out, format!("count:{name}:{bucket}"));
+    }
+    push(
+        &mut out,
+        format!(
+            "comments:{}",
+            match comments {
+                0 => "0",
+                1..=3 => "few",
+                _ => "many",
+            }
+        ),
+    );
+    out
 }
 
 /// The tokens of a message.
@@ -178,6 +354,18 @@ fn tokenize_with(f: &MessageFacts, names: bool) -> Tokens {
 
     // Subject.
     words(&mut t, "subject:", &f.subject, false);
+    {
+        let sw: Vec<String> = f
+            .subject
+            .split_whitespace()
+            .map(|w| trim_punct(w).to_lowercase())
+            .filter(|w| !w.is_empty())
+            .collect();
+        for p in sw.windows(2) {
+            t.add("subject:bi:", &format!("{} {}", p[0], p[1]));
+        }
+        t.add("subject:words:", &sw.len().min(12).to_string());
+    }
     for run in ["!!", "$$", "??"] {
         if f.subject.contains(run) {
             t.add("subject:run:", run);
@@ -210,6 +398,7 @@ fn tokenize_with(f: &MessageFacts, names: bool) -> Tokens {
     for (name, value) in &f.headers {
         let lname = name.to_ascii_lowercase();
         t.add("hdr:", &lname);
+        header_words(&mut t, &lname, value);
         match lname.as_str() {
             "received" => {
                 received_n += 1;
@@ -238,6 +427,21 @@ fn tokenize_with(f: &MessageFacts, names: bool) -> Tokens {
                 } else {
                     t.add("mid:", "malformed");
                 }
+            }
+            "date" => {
+                // The zone as written ("+0000", "-0700", "gmt") and whether
+                // the weekday is there: how the sending software writes dates.
+                let last = value.split_whitespace().last().unwrap_or("");
+                let zone = if last.starts_with('(') {
+                    value.split_whitespace().rev().nth(1).unwrap_or("")
+                } else {
+                    last
+                };
+                t.add("date:zone:", &zone.to_ascii_lowercase());
+                t.add(
+                    "date:weekday:",
+                    if value.contains(',') { "yes" } else { "no" },
+                );
             }
             "content-transfer-encoding" => t.add("cte:", &value.to_ascii_lowercase()),
             "reply-to" | "return-path" | "sender" | "errors-to" => {
@@ -286,10 +490,26 @@ fn tokenize_with(f: &MessageFacts, names: bool) -> Tokens {
             let high = p.text.chars().filter(|c| !c.is_ascii()).count();
             t.add("8bit:", &(high * 10 / total).to_string());
         }
+        // Share of words in capitals, in tenths.
+        let (mut caps, mut all) = (0usize, 0usize);
+        for w in p.text.split_whitespace().take(5000) {
+            if w.chars().filter(|c| c.is_alphabetic()).count() >= 3 {
+                all += 1;
+                if !w.chars().any(|c| c.is_lowercase()) {
+                    caps += 1;
+                }
+            }
+        }
+        if all >= 10 {
+            t.add("caps:", &(caps * 10 / all).to_string());
+        }
         if p.html {
             html = true;
             for tag in &p.tags {
                 t.add("html:tag:", tag);
+            }
+            for x in &p.html_features {
+                t.add("html:", x);
             }
         }
     }
@@ -364,6 +584,7 @@ mod tests {
                 text: "Click here, (NOW) supercalifragilistic me@mail.example.test".into(),
                 html: false,
                 tags: vec![],
+                html_features: vec![],
                 declared_type: None,
             }],
             ..Default::default()
@@ -386,6 +607,33 @@ mod tests {
             assert!(names.contains(&want), "{want} in {names:?}");
         }
         assert_eq!(hash("", "click"), hash("", "click"));
+    }
+
+    #[test]
+    fn html_markup_features() {
+        let f = html_features(
+            b"<html><body bgcolor=#FFFFFF><font color=\"red\" size=+2 face='Arial'>BUY</font>\
+<img src=a.gif width=1><img src=b.gif><p style=\"display: none; color:red\">x</p>\
+b<!-- -->uy <a href=x>y</a><notatag",
+        );
+        for want in [
+            "body:bgcolor",
+            "body:bgcolor=#ffffff",
+            "font:color=red",
+            "font:size=+2",
+            "font:face=arial",
+            "img:width",
+            "img:src",
+            "style:display=none",
+            "style:color",
+            "count:img:2-3",
+            "count:font:1",
+            "comments:few",
+        ] {
+            assert!(f.iter().any(|x| x == want), "{want} in {f:?}");
+        }
+        assert!(html_features(b"<<<<=>\"'").len() <= 2);
+        assert_eq!(html_features(b""), ["comments:0"]);
         assert_ne!(hash("subject:", "click"), hash("", "subject:click"));
     }
 }

@@ -283,10 +283,13 @@ pub fn run(a: SpamArgs) -> Result<ExitCode> {
             };
             let t0 = std::time::Instant::now();
             let (mut nh, mut ns) = (0usize, 0usize);
+            // All tokens first, then one batch: the linear model learns in
+            // several passes with ham and spam interleaved.
+            let mut set: Vec<(mxguard_policy::Tokens, bool)> = Vec::new();
             for (paths, is_spam) in [(&ham, false), (&spam, true)] {
                 for msg in read_messages(paths)? {
                     let facts = MessageFacts::gather(&decoder, &msg.data);
-                    m.train(&mxguard_policy::tokenize(&facts), is_spam);
+                    set.push((mxguard_policy::tokenize(&facts), is_spam));
                     if is_spam {
                         ns += 1;
                     } else {
@@ -294,6 +297,9 @@ pub fn run(a: SpamArgs) -> Result<ExitCode> {
                     }
                 }
             }
+            let refs: Vec<(&mxguard_policy::Tokens, bool)> =
+                set.iter().map(|(t, s)| (t, *s)).collect();
+            m.learn_batch(&refs);
             save_model(&path, &m)?;
             println!(
                 "learned {nh} ham and {ns} spam in {:.1} s; model {}: {} ham, {} spam, {} tokens",
