@@ -188,4 +188,6 @@ print("\nTargets (issue 5): spam recall ≥ 97% at ≤ 0.3% ham false positives,
 print("\nmessages/s: wall time of the test half, including process start, reading and decoding each message "
       "(mxguard: one process, one thread; SpamAssassin: spamd with 2 children, spamc per message).")
 EOF
+# How the classifier's settings were chosen (kept by hand next to this script's output).
+[ -f "$BENCH/results/spam-method.md" ] && cat "$BENCH/results/spam-method.md" >> "$OUT"
 cat "$OUT"
