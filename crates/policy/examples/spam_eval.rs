@@ -260,10 +260,16 @@ fn main() {
         }
         shown.sort_by(|a, b| b.0.total_cmp(&a.0));
         for (sc, m) in shown.iter().filter(|x| !x.1.spam).take(15) {
-            println!("HAM {sc:.2} {} | {} | {}", m.path, m.facts.from_address, m.facts.subject);
+            println!(
+                "HAM {sc:.2} {} | {} | {}",
+                m.path, m.facts.from_address, m.facts.subject
+            );
         }
         for (sc, m) in shown.iter().rev().filter(|x| x.1.spam).take(25) {
-            println!("SPAM {sc:.2} {} | {} | {}", m.path, m.facts.from_address, m.facts.subject);
+            println!(
+                "SPAM {sc:.2} {} | {} | {}",
+                m.path, m.facts.from_address, m.facts.subject
+            );
         }
     }
     if final_ {

@@ -225,7 +225,14 @@ const MAX_HTML_FEATURES: usize = 256;
 /// Attributes whose values are features of their own (colours, sizes,
 /// faces, alignment: how a page is dressed up).
 const HTML_VALUE_ATTRS: &[&str] = &[
-    "color", "bgcolor", "size", "face", "align", "border", "cellpadding", "cellspacing",
+    "color",
+    "bgcolor",
+    "size",
+    "face",
+    "align",
+    "border",
+    "cellpadding",
+    "cellspacing",
 ];
 
 /// Markup features of HTML source, each once: `tag:attr` for every
