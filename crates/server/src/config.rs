@@ -95,6 +95,11 @@ pub struct EngineConfig {
     pub max_scantime: Option<u64>,
     /// Report heuristic findings (double extensions, spoofed links, encrypted content...).
     pub heuristics: bool,
+    /// Seconds between checks of the signature files for changes (size or
+    /// modification time; an update by freshclam or a copy); a change
+    /// reloads them for every front-end. 0 = only on request (SIGUSR2, clamd
+    /// `RELOAD`, the console).
+    pub reload_check_secs: u64,
     /// Extract text and links during the walk (set when the spam filter
     /// reads the scan's walk; not a config key).
     #[serde(skip)]
@@ -112,6 +117,7 @@ impl Default for EngineConfig {
             max_scansize: None,
             max_scantime: None,
             heuristics: true,
+            reload_check_secs: 60,
             text: false,
         }
     }

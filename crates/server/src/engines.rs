@@ -3,8 +3,9 @@
 //! so a reload never disturbs scans in progress; the old scanner is freed
 //! when its last scan ends.
 //!
-//! Today the clamd socket uses it for `RELOAD`; the SMTP gateway gets its
-//! scanner from it at start and can move onto it for hot reloads.
+//! Every reload (clamd `RELOAD`, the console, SIGUSR2, changed database
+//! files) goes through [`Engines::reload`]; the SMTP gateway, the milter and
+//! the mailbox check follow it through [`Engines::on_reload`].
 
 use crate::config::EngineConfig;
 use anyhow::{Context, Result};
@@ -49,6 +50,9 @@ pub struct SigReport {
     pub containers: Vec<(String, u32)>,
 }
 
+/// Called with each new generation once it is current.
+pub type ReloadListener = Box<dyn Fn(&Loaded) + Send + Sync>;
+
 /// The current scanner and how to build the next one.
 pub struct Engines {
     engine: EngineConfig,
@@ -56,6 +60,7 @@ pub struct Engines {
     current: RwLock<Arc<Loaded>>,
     /// One reload at a time.
     reloading: Mutex<()>,
+    listeners: Mutex<Vec<ReloadListener>>,
 }
 
 fn db_version(set: &SignatureSet) -> u64 {
@@ -91,6 +96,7 @@ impl Engines {
             sig_cfg,
             current: RwLock::new(Arc::new(loaded)),
             reloading: Mutex::new(()),
+            listeners: Mutex::new(Vec::new()),
         })
     }
 
@@ -103,6 +109,41 @@ impl Engines {
 
     pub fn scanner(&self) -> Arc<Scanner> {
         self.current().scanner.clone()
+    }
+
+    /// `f` runs after every successful reload, with the new generation.
+    pub fn on_reload(&self, f: ReloadListener) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(f);
+    }
+
+    /// The signature files now (path, size, modification time), to notice
+    /// an update (freshclam, `mxguard sigs` tools, a copy) without reading
+    /// the files. Directories are listed one level deep, as the loader reads
+    /// them.
+    pub fn fingerprint(&self) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+        let mut out = Vec::new();
+        let mut add = |p: &std::path::Path| {
+            if let Ok(m) = std::fs::metadata(p) {
+                out.push((p.to_path_buf(), m.len(), m.modified().ok()));
+            }
+        };
+        for p in &self.sig_cfg.paths {
+            if p.is_dir() {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                    .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+                    .unwrap_or_default();
+                files.sort();
+                for f in files.iter().filter(|f| f.is_file()) {
+                    add(f);
+                }
+            } else {
+                add(p);
+            }
+        }
+        out
     }
 
     /// Loads the databases again and makes them current (blocking). On any
@@ -120,6 +161,14 @@ impl Engines {
         let v = crate::serve::sigs_version(&set, &self.sig_cfg.paths);
         let loaded = Arc::new(build(&self.engine, set, v)?);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = loaded.clone();
+        for f in self
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            f(&loaded);
+        }
         tracing::info!(count = loaded.count, version = %loaded.sigs_version, "signatures reloaded");
         Ok(loaded)
     }

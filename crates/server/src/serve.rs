@@ -242,6 +242,17 @@ async fn serve(cfg: Config) -> Result<()> {
         None
     };
 
+    // The gateway, the milter and the mailbox check scan with this slot; a
+    // signature reload (clamd RELOAD, console, SIGUSR2, changed files)
+    // replaces its scanner and the version its stamps carry.
+    let scan_slot = Arc::new(mxguard_smtp::stamp::ScanSlot::new(scanner, stamp));
+    {
+        let slot = scan_slot.clone();
+        engines.on_reload(Box::new(move |l: &crate::engines::Loaded| {
+            slot.replace(l.scanner.clone(), &l.sigs_version)
+        }));
+    }
+
     let route: Route = cfg
         .smtp
         .next_hop
@@ -292,10 +303,9 @@ async fn serve(cfg: Config) -> Result<()> {
         stats: QueueStats::default(),
         tx: tx.clone(),
         pool,
-        mailbox_check: stamp.as_ref().filter(|_| local_delivery).map(|st| {
+        mailbox_check: (scan_slot.stamping() && local_delivery).then(|| {
             Arc::new(MailboxCheck {
-                scanner: scanner.clone(),
-                stamp: st.clone(),
+                scan: scan_slot.clone(),
                 actions: cfg.actions.clone(),
                 store: store.clone(),
                 events: events.clone(),
@@ -307,7 +317,7 @@ async fn serve(cfg: Config) -> Result<()> {
     });
     let gateway = Gateway {
         inner: Arc::new(GatewayInner {
-            scanner,
+            scan: scan_slot.clone(),
             actions: cfg.actions.clone(),
             spool,
             store: store.clone(),
@@ -315,7 +325,6 @@ async fn serve(cfg: Config) -> Result<()> {
             node_id: cfg.node_id.clone(),
             hostname: cfg.smtp.hostname.clone(),
             role: cfg.smtp.role,
-            stamp,
             queue: tx,
             stats: Stats::default(),
             spam: std::sync::RwLock::new(spam),
@@ -467,6 +476,10 @@ async fn serve(cfg: Config) -> Result<()> {
         data.clone(),
         gateway.inner.clone(),
     ));
+    let sigs_task = tokio::spawn(watch_signatures(
+        engines.clone(),
+        cfg.engine.reload_check_secs,
+    ));
     tokio::select! {
         _ = wait_for_signal() => {}
         _ = crate::clamd::shutdown_requested(&clamd) => {}
@@ -475,6 +488,7 @@ async fn serve(cfg: Config) -> Result<()> {
     expiry_task.abort();
     reload_task.abort();
     model_task.abort();
+    sigs_task.abort();
     tracing::info!("shutting down: finishing sessions in progress");
     web_stop.cancel();
     if let Some(t) = web_task {
@@ -728,6 +742,76 @@ async fn watch_spam_model(cfg: Config, data: PathBuf, gateway: Arc<GatewayInner>
         if let Ok(f) = tokio::task::spawn_blocking(move || load_spam(&c, &d)).await {
             tracing::info!(on = f.is_some(), "spam model changed: reloaded");
             gateway.set_spam_filter(f);
+        }
+    }
+}
+
+/// Reloads the signatures for every front-end on SIGUSR2 (as clamd does) and,
+/// every `check_secs` (0: never), when the files changed. A change is acted
+/// on once the files have stayed the same for two seconds (an update still
+/// being written is not loaded half-way). A reload that fails keeps the
+/// running signatures and is logged; it is tried again when the files change
+/// again.
+async fn watch_signatures(engines: Arc<crate::engines::Engines>, check_secs: u64) {
+    async fn reload(engines: &Arc<crate::engines::Engines>, why: &str) {
+        let e = engines.clone();
+        match tokio::task::spawn_blocking(move || e.reload()).await {
+            Ok(Ok(l)) => tracing::info!(
+                count = l.count,
+                version = %l.sigs_version,
+                "signatures reloaded ({why}): the gateway, milter, mailbox check and clamd socket scan with them now"
+            ),
+            Ok(Err(e)) => {
+                tracing::error!("signatures not reloaded ({why}), the running ones are kept: {e:#}")
+            }
+            Err(e) => tracing::error!("signature reload failed: {e}"),
+        }
+    }
+    let fingerprint = |e: &Arc<crate::engines::Engines>| {
+        let e = e.clone();
+        async move {
+            tokio::task::spawn_blocking(move || e.fingerprint())
+                .await
+                .unwrap_or_default()
+        }
+    };
+    #[cfg(unix)]
+    let mut usr2 =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined2()).ok();
+    let mut last = fingerprint(&engines).await;
+    let mut tick = tokio::time::interval(Duration::from_secs(check_secs.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        #[cfg(unix)]
+        let signalled = async {
+            match usr2.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = std::future::pending::<()>();
+        tokio::select! {
+            _ = signalled => {
+                reload(&engines, "SIGUSR2").await;
+                last = fingerprint(&engines).await;
+            }
+            _ = tick.tick(), if check_secs > 0 => {
+                let now = fingerprint(&engines).await;
+                if now == last {
+                    continue;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let settled = fingerprint(&engines).await;
+                if settled != now {
+                    continue; // still changing: look again at the next tick
+                }
+                last = settled;
+                reload(&engines, "signature files changed").await;
+            }
         }
     }
 }

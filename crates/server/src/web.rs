@@ -201,6 +201,17 @@ fn files_of(paths: &[PathBuf]) -> Vec<mxguard_web::DatabaseFile> {
         .collect()
 }
 
+/// What a reload reaches, and when the files are looked at (signatures page).
+fn reload_note(cfg: &Config) -> String {
+    let watch = match cfg.engine.reload_check_secs {
+        0 => "Changed files are not looked for (engine.reload_check_secs = 0): reload here, with SIGUSR2 or clamd RELOAD.".to_string(),
+        s => format!("Changed files are reloaded by themselves (checked every {s} s)."),
+    };
+    format!(
+        "A reload applies at once to the SMTP gateway, the milter, the mailbox check and the clamd socket; messages being scanned finish with the signatures they started with, and stamps made with the previous version are no longer trusted. {watch}"
+    )
+}
+
 fn signature_info(engines: &Engines, cfg: &Config) -> SignatureInfo {
     let l = engines.current();
     let r = &l.report;
@@ -226,9 +237,7 @@ fn signature_info(engines: &Engines, cfg: &Config) -> SignatureInfo {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0),
         memory_bytes: l.memory,
-        // The SMTP gateway, the milter and the mailbox check hold the
-        // scanner they were started with (GatewayInner::scanner is fixed).
-        note: "A reload applies to the clamd socket at once; the SMTP gateway and the milter keep the set loaded at start until mxguard restarts.".into(),
+        note: reload_note(cfg),
     }
 }
 
@@ -330,7 +339,7 @@ impl PolicyControl for ServerPolicy {
         }
         // The facts the gateway's rules see: the same scan walk.
         let mut facts = mxguard_policy::MessageFacts::headers_of(message);
-        let report = self.inner.scanner.scan_with(
+        let report = self.inner.scan.current().scanner.scan_with(
             message,
             None,
             mxguard_types::ScanOptions::default(),

@@ -832,3 +832,121 @@ fn redirect_bcc_and_reject_text() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// The `sigs=` field of the topmost stamp.
+fn stamp_sigs(msg: &str) -> String {
+    let line = msg
+        .lines()
+        .find(|l| l.starts_with("X-MXGuard-Stamp:"))
+        .unwrap_or_else(|| panic!("no stamp: {msg}"));
+    line.split(';')
+        .map(str::trim)
+        .find_map(|f| f.strip_prefix("sigs="))
+        .unwrap_or_else(|| panic!("no sigs= in {line}"))
+        .to_string()
+}
+
+fn wait_log(g: &Gateway, needle: &str) {
+    let t = std::time::Instant::now();
+    while !g.log_text().contains(needle) {
+        assert!(
+            t.elapsed() < WAIT,
+            "no {needle:?} in the log: {}",
+            g.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn signature_updates_reach_the_gateway_and_the_mailbox_check_without_a_restart() {
+    // Signatures for "alphatoken" at start; "betatoken" arrives later.
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    std::fs::create_dir(&db).unwrap();
+    std::fs::write(db.join("a.ndb"), "Test.Alpha:0:*:616c706861746f6b656e\n").unwrap();
+    let g = Gateway::start(
+        "",
+        &format!(
+            "[queue]\nretry_initial_secs = 1\nretry_max_secs = 1\n\n[engine]\nsignatures = [\"{}\"]\nreload_check_secs = 1\n",
+            db.display()
+        ),
+    );
+    let send = |to: &str, body: &str| swaks(g.port, &["--to", to, "--body", body]);
+    // user2's mailbox cannot be written yet: its message waits in the queue.
+    std::fs::write(g.data().join("maildir").join("user2"), b"in the way").unwrap();
+    let (ok, t) = send("user2@example.com", "waiting with betatoken inside");
+    assert!(ok, "{t}");
+    let (ok, t) = send("user@example.com", "before: betatoken is not known yet");
+    assert!(ok, "{t}");
+    let before = g.maildir("user", 1, WAIT);
+    assert_eq!(before.len(), 1, "{}", g.log_text());
+    let v1 = stamp_sigs(&text(&before[0]));
+    let (ok, t) = send("user@example.com", "alphatoken");
+    assert!(!ok && t.contains("Test.Alpha"), "{t}");
+
+    // The update lands (as freshclam or a copy would): picked up by itself.
+    std::fs::write(db.join("b.ndb"), "Test.Beta:0:*:62657461746f6b656e\n").unwrap();
+    wait_log(&g, "signatures reloaded (signature files changed)");
+    let (ok, t) = send("user@example.com", "after: betatoken");
+    assert!(!ok, "{t}");
+    assert!(
+        t.contains("554 5.7.1 Message refused: virus found (Test.Beta"),
+        "{t}"
+    );
+    let (ok, t) = send("user@example.com", "after: harmless");
+    assert!(ok, "{t}");
+    let after = g.maildir("user", 2, WAIT);
+    assert_eq!(after.len(), 2, "{}", g.log_text());
+    let fresh = after
+        .iter()
+        .map(|m| text(m))
+        .find(|m| m.contains("after: harmless"))
+        .unwrap();
+    let v2 = stamp_sigs(&fresh);
+    assert_ne!(v1, v2, "stamps name the new signatures");
+
+    // The queued message was stamped with the old version: the mailbox
+    // check scans it again with the new signatures and quarantines it.
+    std::fs::remove_file(g.data().join("maildir").join("user2")).unwrap();
+    assert!(g.wait_queue_empty(WAIT), "{}", g.log_text());
+    assert!(g.maildir("user2", 0, Duration::ZERO).is_empty());
+    let q = g.quarantine_records();
+    assert_eq!(q.len(), 1, "{}", g.log_text());
+    assert_eq!(q[0]["findings"][0]["name"], "Test.Beta");
+
+    // The databases vanish (a failed update): the running signatures stay.
+    std::fs::rename(&db, tmp.path().join("gone")).unwrap();
+    wait_log(&g, "signatures not reloaded (signature files changed)");
+    let (ok, t) = send("user@example.com", "still betatoken");
+    assert!(!ok && t.contains("Test.Beta"), "{t}");
+}
+
+#[test]
+fn sigusr2_reloads_the_signatures_when_watching_is_off() {
+    let sigdir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        sigdir.path().join("a.ndb"),
+        "Test.Alpha:0:*:616c706861746f6b656e\n",
+    )
+    .unwrap();
+    let g = Gateway::start(
+        "",
+        &format!(
+            "[engine]\nbuiltin = false\nsignatures = [\"{}\"]\nreload_check_secs = 0\n",
+            sigdir.path().display()
+        ),
+    );
+    std::fs::write(
+        sigdir.path().join("b.ndb"),
+        "Test.Beta:0:*:62657461746f6b656e\n",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let (ok, t) = swaks(g.port, &["--to", "user@example.com", "--body", "betatoken"]);
+    assert!(ok, "not watched, not reloaded yet: {t}");
+    support::unsafe_kill(g.child.id(), "USR2");
+    wait_log(&g, "signatures reloaded (SIGUSR2)");
+    let (ok, t) = swaks(g.port, &["--to", "user@example.com", "--body", "betatoken"]);
+    assert!(!ok && t.contains("Test.Beta"), "{t}");
+}

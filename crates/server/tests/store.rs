@@ -152,21 +152,38 @@ fn every_message_leaves_an_event_and_reports_count_them() {
 
 /// smtp-sink's dump files, once `n` are there.
 fn dumps(dir: &std::path::Path, n: usize) -> Vec<String> {
-    let t = Instant::now();
-    loop {
+    // smtp-sink creates a dump when the transaction starts and writes it as
+    // the message arrives: a dump is read once it is non-empty and has stopped
+    // growing.
+    let list = || {
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .collect();
-        if files.len() >= n || t.elapsed() > WAIT {
-            files.sort();
+        files.sort();
+        files
+    };
+    let sizes = |files: &[std::path::PathBuf]| -> Vec<u64> {
+        files
+            .iter()
+            .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+            .collect()
+    };
+    let t = Instant::now();
+    let mut last: Option<Vec<u64>> = None;
+    loop {
+        let files = list();
+        let now = sizes(&files);
+        let settled = files.len() >= n && now.iter().all(|&s| s > 0) && last.as_ref() == Some(&now);
+        if settled || t.elapsed() > WAIT {
             return files
                 .iter()
                 .map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned())
                 .collect();
         }
-        std::thread::sleep(Duration::from_millis(50));
+        last = Some(now);
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

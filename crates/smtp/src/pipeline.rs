@@ -34,8 +34,7 @@ use crate::quarantine::{self as q, QuarantineRecord, RELEASE_HEADER};
 use crate::relay::RcptDecision;
 use crate::session::{Envelope, Handler, SessionInfo};
 use crate::spool::{new_queue_id, now_secs, Spool, SpoolEnvelope, SpoolRcpt};
-use crate::stamp::StampSettings;
-use mxguard_engine::Scanner;
+use crate::stamp::ScanGeneration;
 use mxguard_policy::CompiledPolicy;
 use mxguard_store::{EventPermit, EventWriter, Store, StoreError};
 use mxguard_types::{Finding, ScanOptions, ScanReport, Severity};
@@ -141,7 +140,9 @@ pub struct Stats {
 
 /// Everything the gateway handler needs.
 pub struct GatewayInner {
-    pub scanner: Arc<Scanner>,
+    /// The signatures to scan and stamp with, swapped whole on reload
+    /// (shared with the mailbox check).
+    pub scan: Arc<crate::stamp::ScanSlot>,
     pub actions: ActionConfig,
     pub spool: Spool,
     /// Quarantine copies and release grants.
@@ -151,7 +152,6 @@ pub struct GatewayInner {
     pub node_id: String,
     pub hostname: String,
     pub role: Role,
-    pub stamp: Option<Arc<StampSettings>>,
     /// New spool ids go to the delivery queue through this.
     pub queue: UnboundedSender<crate::queue::Queued>,
     pub stats: Stats,
@@ -878,10 +878,12 @@ impl GatewayInner {
         let policy = self.policy();
         let spam_filter = self.spam_filter();
         let run_policy = spam_filter.is_some() || !policy.is_empty();
+        // One generation for the whole message: scanned and stamped alike.
+        let gen = self.scan.current();
 
         // Stamps and release tokens: removed unless the client may vouch for them.
         let mut msg = message;
-        let stamp_trusted = meta.trusted && self.stamp.is_some();
+        let stamp_trusted = meta.trusted && gen.stamp.is_some();
         let mut stamp_note = None;
         if !stamp_trusted {
             if let std::borrow::Cow::Owned(stripped) = crate::stamp::strip(&msg) {
@@ -918,7 +920,7 @@ impl GatewayInner {
         // A hub trusts a current stamp from a trusted node instead of scanning
         // again (and the edge that stamped it applied the policies).
         if self.role == Role::Hub && stamp_trusted {
-            if let Some(st) = &self.stamp {
+            if let Some(st) = &gen.stamp {
                 match st.check(&msg) {
                     Ok(result) => {
                         self.stats.scans_skipped.fetch_add(1, Ordering::Relaxed);
@@ -950,13 +952,13 @@ impl GatewayInner {
         // The rules engine reads the same walk as the scan (text, links, attachments).
         let mut facts = run_policy.then(|| mxguard_policy::MessageFacts::headers_of(&msg));
         let report = match facts.as_mut() {
-            Some(f) => self.scanner.scan_with(
+            Some(f) => gen.scanner.scan_with(
                 &msg,
                 None,
                 ScanOptions::default(),
                 &mut mxguard_policy::FactsCollector::new(f),
             ),
-            None => self.scanner.scan_bytes(&msg, ScanOptions::default()),
+            None => gen.scanner.scan_bytes(&msg, ScanOptions::default()),
         };
         let infected = report
             .findings
@@ -1074,7 +1076,7 @@ impl GatewayInner {
                 stamp: stamp_note.clone(),
                 ..Outcome::new("deliver")
             };
-            match self.apply(&bmeta, copy, p, outcome) {
+            match self.apply(&gen, &bmeta, copy, p, outcome) {
                 Ok((disposition, outcome)) => branches.push(Branch {
                     id: bmeta.id,
                     rcpts: bmeta.rcpts,
@@ -1148,13 +1150,14 @@ impl GatewayInner {
     /// Carries out one plan for its recipients (`meta.rcpts`).
     fn apply(
         &self,
+        gen: &ScanGeneration,
         meta: &MessageMeta,
         msg: Vec<u8>,
         p: Plan,
         mut outcome: Outcome,
     ) -> Result<(Disposition, Outcome), Reply> {
         let id = meta.id.as_str();
-        let added = |result: &str| self.stamp.as_ref().map(|_| format!("added:{result}"));
+        let added = |result: &str| gen.stamp.as_ref().map(|_| format!("added:{result}"));
         let findings = p.findings();
         outcome.findings = findings.clone();
         outcome.spam = p.spam.clone();
@@ -1171,7 +1174,7 @@ impl GatewayInner {
             let msg = self.with_verdict_headers(msg, &p);
             return Ok((
                 Disposition::Deliver {
-                    message: self.add_stamp(&msg, "clean"),
+                    message: self.add_stamp(gen, &msg, "clean"),
                     verdict: "clean".into(),
                     rcpts: RcptChange::Same,
                 },
@@ -1285,8 +1288,8 @@ impl GatewayInner {
                     STATUS_HEADER,
                     &format!("replaced; {reason}; {what}"),
                 );
-                let body = self.add_stamp(&body, "cleaned");
-                if self.stamp.is_some() {
+                let body = self.add_stamp(gen, &body, "cleaned");
+                if gen.stamp.is_some() {
                     outcome.stamp = Some("added:cleaned".into());
                 }
                 Disposition::Deliver {
@@ -1314,7 +1317,7 @@ impl GatewayInner {
                 let mut result = "clean";
                 let mut body = msg;
                 if action == Action::Clean {
-                    match self.clean(&body, &p.decided) {
+                    match self.clean(gen, &body, &p.decided) {
                         Ok(cleaned) => {
                             body = cleaned;
                             result = "cleaned";
@@ -1407,8 +1410,8 @@ impl GatewayInner {
                     body = headers::with_banner(&body, &banners.join("\n\n"));
                 }
                 let body = self.with_verdict_headers(body, &p);
-                let body = self.add_stamp(&body, result);
-                if self.stamp.is_some() {
+                let body = self.add_stamp(gen, &body, result);
+                if gen.stamp.is_some() {
                     outcome.stamp = Some(format!("added:{result}"));
                 }
                 let address = |d: &plan::Decided, default: &str| match &d.param {
@@ -1449,7 +1452,12 @@ impl GatewayInner {
     /// again: anything still found makes it an error (the caller quarantines).
     /// A scan cut short by a global limit is never cleaned (parts after the
     /// cut were not looked at).
-    fn clean(&self, msg: &[u8], decided: &[plan::Decided]) -> Result<Vec<u8>, String> {
+    fn clean(
+        &self,
+        gen: &ScanGeneration,
+        msg: &[u8],
+        decided: &[plan::Decided],
+    ) -> Result<Vec<u8>, String> {
         const CUT_SHORT: [&str; 3] = [
             "Heuristics.Limits.Exceeded.MaxFiles",
             "Heuristics.Limits.Exceeded.MaxScanSize",
@@ -1479,9 +1487,7 @@ impl GatewayInner {
         // every hit to learn which parts hold it, and keep a whole-message hit
         // only when no part explains it.
         if targets.iter().any(|f| f.location.is_empty()) {
-            let all = self
-                .scanner
-                .scan_bytes(msg, ScanOptions { all_match: true });
+            let all = gen.scanner.scan_bytes(msg, ScanOptions { all_match: true });
             let deep: Vec<Finding> = all
                 .findings
                 .iter()
@@ -1519,10 +1525,10 @@ impl GatewayInner {
                 72,
             )
         };
-        let budget = &self.scanner.decoder().options().budget;
+        let budget = &gen.scanner.decoder().options().budget;
         let cleaned = mxguard_decode::rewrite::remove_parts_with(budget, msg, &locations, &notice)
             .map_err(|e| e.to_string())?;
-        let again = self
+        let again = gen
             .scanner
             .scan_bytes(&cleaned.message, ScanOptions::default());
         let left: Vec<&Finding> = again
@@ -1542,8 +1548,8 @@ impl GatewayInner {
         Ok(cleaned.message)
     }
 
-    fn add_stamp(&self, msg: &[u8], result: &str) -> Vec<u8> {
-        match &self.stamp {
+    fn add_stamp(&self, gen: &ScanGeneration, msg: &[u8], result: &str) -> Vec<u8> {
+        match &gen.stamp {
             // Ours supersedes any earlier stamp (a trusted client's, valid or not).
             Some(st) => st.stamp(&crate::stamp::strip(msg), result, &self.node_id),
             None => msg.to_vec(),

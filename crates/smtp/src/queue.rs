@@ -97,8 +97,8 @@ pub struct QueueStats {
 /// message whose release grant covers what was found (see [`crate::release`]).
 /// A quarantine at this stage leaves an event too.
 pub struct MailboxCheck {
-    pub scanner: Arc<mxguard_engine::Scanner>,
-    pub stamp: Arc<crate::stamp::StampSettings>,
+    /// The gateway's current signatures (the same slot: a reload applies to both).
+    pub scan: Arc<crate::stamp::ScanSlot>,
     pub actions: crate::config::ActionConfig,
     pub store: mxguard_store::Store,
     pub events: mxguard_store::EventWriter,
@@ -121,23 +121,26 @@ impl MailboxCheck {
     ) -> Result<MailboxVerdict, mxguard_store::StoreError> {
         use crate::quarantine as q;
         let start = std::time::Instant::now();
-        match self.stamp.check(msg) {
-            Ok(_) => {
+        let gen = self.scan.current();
+        match gen.stamp.as_ref().map(|st| st.check(msg)) {
+            Some(Ok(_)) => {
                 self.scans_skipped.fetch_add(1, Ordering::Relaxed);
                 return Ok(MailboxVerdict::Deliver(msg.to_vec()));
             }
-            Err(why) => tracing::info!(id = %env.id, "mailbox delivery: {why}; scanning again"),
+            Some(Err(why)) => {
+                tracing::info!(id = %env.id, "mailbox delivery: {why}; scanning again")
+            }
+            None => {}
         }
         self.rescans.fetch_add(1, Ordering::Relaxed);
-        let report = self
+        let report = gen
             .scanner
             .scan_bytes(msg, mxguard_types::ScanOptions::default());
         match crate::pipeline::decide(&report, &self.actions) {
-            None => Ok(MailboxVerdict::Deliver(self.stamp.stamp(
-                &crate::stamp::strip(msg),
-                "clean",
-                &self.node_id,
-            ))),
+            None => Ok(MailboxVerdict::Deliver(match &gen.stamp {
+                Some(st) => st.stamp(&crate::stamp::strip(msg), "clean", &self.node_id),
+                None => msg.to_vec(),
+            })),
             Some((_, classes)) => {
                 let mut findings = report.findings.clone();
                 if let Some(err) = &report.error {
