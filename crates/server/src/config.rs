@@ -171,6 +171,10 @@ pub struct WebConfig {
     pub login_window_secs: u64,
     /// Dashboard and report numbers are reused for this long (0: never).
     pub cache_secs: u64,
+    /// The numbers of the dashboard and reports over 24 hours and 7 days are
+    /// refreshed in the background this often, so that those pages never
+    /// wait for the store (they show the numbers' age); 0 = only on request.
+    pub warm_secs: u64,
 }
 
 impl Default for WebConfig {
@@ -184,6 +188,7 @@ impl Default for WebConfig {
             login_max_failures: 5,
             login_window_secs: 900,
             cache_secs: 10,
+            warm_secs: 60,
         }
     }
 }

@@ -580,6 +580,16 @@ async fn start_web(
         cache_ttl: Duration::from_secs(w.cache_secs),
     };
     let state = mxguard_web::AppState::new(store.clone(), Arc::new(gw), settings);
+    {
+        let (st, stop3) = (state.clone(), stop.clone());
+        let every = Duration::from_secs(w.warm_secs);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop3.cancelled() => {}
+                _ = mxguard_web::keep_warm(st, every) => {}
+            }
+        });
+    }
     let router = mxguard_web::router(state);
     tracing::info!(
         %addr,

@@ -59,76 +59,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
-/// Parses a time filter; see the module doc.
-pub fn parse_time(s: &str, now: i64) -> Result<i64, String> {
-    let s = s.trim();
-    if s == "now" {
-        return Ok(now);
-    }
-    if let Some(unit) = s
-        .chars()
-        .last()
-        .filter(|c| c.is_ascii_alphabetic() && !s.contains('-'))
-    {
-        let n: i64 = s[..s.len() - 1]
-            .parse()
-            .map_err(|_| format!("{s:?}: expected e.g. 30m, 24h, 7d"))?;
-        let secs = match unit {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
-            _ => return Err(format!("{s:?}: unit must be s, m, h, d or w")),
-        };
-        return Ok(now - n * secs);
-    }
-    if s.bytes().all(|b| b.is_ascii_digit()) && s.len() > 8 {
-        return s.parse().map_err(|_| format!("{s:?}: bad Unix time"));
-    }
-    // YYYY-MM-DD[(T| )HH:MM[:SS]][Z]
-    let bad = || format!("{s:?}: expected YYYY-MM-DD[THH:MM[:SS]][Z], a Unix time, or 24h/7d");
-    let t = s.trim_end_matches('Z');
-    let (date, time) = match t.split_once(['T', ' ']) {
-        Some((d, t)) => (d, Some(t)),
-        None => (t, None),
-    };
-    let d: Vec<&str> = date.split('-').collect();
-    if d.len() != 3 {
-        return Err(bad());
-    }
-    let num = |x: &str, lo: i64, hi: i64| -> Result<i64, String> {
-        let v: i64 = x.parse().map_err(|_| bad())?;
-        if v < lo || v > hi {
-            return Err(bad());
-        }
-        Ok(v)
-    };
-    let (y, m, day) = (num(d[0], 1970, 9999)?, num(d[1], 1, 12)?, num(d[2], 1, 31)?);
-    let mut secs = days_from_civil(y, m, day) * 86_400;
-    if let Some(time) = time {
-        let p: Vec<&str> = time.split(':').collect();
-        if !(2..=3).contains(&p.len()) {
-            return Err(bad());
-        }
-        secs += num(p[0], 0, 23)? * 3600 + num(p[1], 0, 59)? * 60;
-        if p.len() == 3 {
-            secs += num(p[2], 0, 60)?;
-        }
-    }
-    Ok(secs)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+pub use mxguard_store::parse_time;
 
 fn time_arg(s: &Option<String>, now: i64) -> Result<Option<i64>> {
     s.as_deref()
@@ -471,10 +402,13 @@ pub struct EventsArgs {
     /// The Message-ID header (exact, with its angle brackets).
     #[arg(long)]
     pub message_id: Option<String>,
-    /// Substring of the envelope sender.
+    /// The envelope sender, case-insensitive: text with an `@` is the start
+    /// of the address (`john@example.com`, `s123@`), `@example.com` its
+    /// domain (also from the start); text without `@` is a substring
+    /// (slower: reads every event in the period).
     #[arg(long)]
     pub sender: Option<String>,
-    /// Substring of any recipient.
+    /// Any recipient, as for --sender.
     #[arg(long)]
     pub recipient: Option<String>,
     /// The client IP (exact).

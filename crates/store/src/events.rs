@@ -80,9 +80,12 @@ pub struct EventQuery {
     pub queue_id: Option<String>,
     /// Exact (indexed).
     pub message_id: Option<String>,
-    /// Substring of the envelope sender.
+    /// The envelope sender, case-insensitive: text with an `@` is the start
+    /// of the address (`john@example.com`, `s123@`), `@` first the start of
+    /// its domain (`@example.com`), both from the address index; text
+    /// without `@` is a substring anywhere in the address.
     pub sender: Option<String>,
-    /// Substring of any recipient.
+    /// Any recipient, as for `sender`.
     pub recipient: Option<String>,
     /// Exact.
     pub client_ip: Option<String>,
@@ -98,6 +101,27 @@ pub struct EventQuery {
     /// than this `(time, id)`, i.e. pass the last row of the previous page.
     /// Ignored by the exports.
     pub before: Option<(i64, i64)>,
+}
+
+/// How a sender or recipient filter uses the address index: text with an
+/// `@` is the start of an address (`john@example.com`, `s123@`,
+/// `john@exam`; angle brackets allowed): `("address", prefix)`; `@` first is
+/// the start of a domain (`@example.com`, `@example`): `("domain",
+/// prefix)`. `None` for text without `@` (matched as a substring anywhere
+/// in the address, which reads every event of the period).
+/// Case-insensitive either way.
+fn address_lookup(v: &str) -> Option<(&'static str, &str)> {
+    let v = v.trim();
+    let v = v.strip_prefix('<').unwrap_or(v);
+    let v = v.strip_suffix('>').unwrap_or(v);
+    if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    match v.find('@') {
+        Some(0) if v.len() > 1 => Some(("domain", &v[1..])),
+        Some(i) if i > 0 => Some(("address", v)),
+        _ => None,
+    }
 }
 
 /// Statements ready to run (see [`Store::prepare_events`]).
@@ -158,6 +182,80 @@ fn event_of(row: &AnyRow) -> Result<StoredEvent> {
             message_id: row.try_get("message_id")?,
         },
     })
+}
+
+/// Parses a time filter: `now`, relative (`30m`, `24h`, `7d`, `2w`),
+/// `YYYY-MM-DD[THH:MM[:SS]][Z]` (UTC) or Unix seconds.
+pub fn parse_time(s: &str, now: i64) -> Result<i64, String> {
+    let s = s.trim();
+    if s == "now" {
+        return Ok(now);
+    }
+    if let Some(unit) = s
+        .chars()
+        .last()
+        .filter(|c| c.is_ascii_alphabetic() && !s.contains('-') && *c != 'Z')
+    {
+        let n: i64 = s[..s.len() - 1]
+            .parse()
+            .map_err(|_| format!("{s:?}: expected e.g. 30m, 24h, 7d"))?;
+        let secs = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return Err(format!("{s:?}: unit must be s, m, h, d or w")),
+        };
+        return Ok(now - n * secs);
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) && s.len() > 8 {
+        return s.parse().map_err(|_| format!("{s:?}: bad Unix time"));
+    }
+    let bad = || format!("{s:?}: expected YYYY-MM-DD[THH:MM[:SS]], a Unix time, or 24h/7d");
+    let t = s.trim_end_matches('Z');
+    let (date, time) = match t.split_once(['T', ' ']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (t, None),
+    };
+    let d: Vec<&str> = date.split('-').collect();
+    if d.len() != 3 {
+        return Err(bad());
+    }
+    let numv = |x: &str, lo: i64, hi: i64| -> Result<i64, String> {
+        let v: i64 = x.parse().map_err(|_| bad())?;
+        if v < lo || v > hi {
+            return Err(bad());
+        }
+        Ok(v)
+    };
+    let (y, m, day) = (
+        numv(d[0], 1970, 9999)?,
+        numv(d[1], 1, 12)?,
+        numv(d[2], 1, 31)?,
+    );
+    let mut secs = days_from_civil(y, m, day) * 86_400;
+    if let Some(time) = time {
+        let p: Vec<&str> = time.split(':').collect();
+        if !(2..=3).contains(&p.len()) {
+            return Err(bad());
+        }
+        secs += numv(p[0], 0, 23)? * 3600 + numv(p[1], 0, 59)? * 60;
+        if p.len() == 3 {
+            secs += numv(p[2], 0, 60)?;
+        }
+    }
+    Ok(secs)
+}
+
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for unix seconds (proleptic Gregorian, UTC).
@@ -324,6 +422,28 @@ impl Store {
             ("findings", &q.threat),
         ] {
             if let Some(v) = v {
+                // A whole address or `@domain`: the address index.
+                let kind = match col {
+                    "mail_from" => Some(0),
+                    "rcpts" => Some(1),
+                    _ => None,
+                };
+                if let Some((by, value)) = kind.and_then(|_| address_lookup(v)) {
+                    // A prefix as a range: both backends compare these
+                    // columns byte-wise (SQLite's BINARY, PostgreSQL's "C").
+                    sql.push(" AND id IN (SELECT event_id FROM event_address WHERE ")
+                        .push(by)
+                        .push(" >= lower(")
+                        .arg(Arg::S(value.to_string()))
+                        .push(") AND ")
+                        .push(by)
+                        .push(" < lower(")
+                        .arg(Arg::S(format!("{value}\u{10FFFF}")))
+                        .push(") AND kind = ")
+                        .arg(Arg::I(kind.unwrap_or(0)))
+                        .push(")");
+                    continue;
+                }
                 // JSON text escapes `"` and `\`; search for the escaped form.
                 let v = if col == "mail_from" {
                     v.clone()
@@ -346,7 +466,9 @@ impl Store {
         }
     }
 
-    /// Searches the event log, newest first (by time, then id).
+    /// Searches the event log, newest first (by time, then id). Sender and
+    /// recipient filters that are a whole address or `@domain` read the
+    /// address index; other filters scan the events of the time range.
     pub async fn events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>> {
         let mut sql = Sql::new(format!("SELECT id, {COLS} FROM events"));
         self.event_filter(q, &mut sql);
@@ -449,6 +571,10 @@ impl Store {
             .await?;
             total += r.rows_affected();
             if r.rows_affected() == 0 {
+                sqlx::query("DELETE FROM event_address WHERE time < $1")
+                    .bind(older_than)
+                    .execute(&self.pool)
+                    .await?;
                 return Ok(total);
             }
         }
@@ -458,6 +584,27 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_filters_that_use_the_index() {
+        assert_eq!(
+            address_lookup("john@example.com"),
+            Some(("address", "john@example.com"))
+        );
+        assert_eq!(
+            address_lookup(" <John@Example.com> "),
+            Some(("address", "John@Example.com"))
+        );
+        assert_eq!(address_lookup("s123@"), Some(("address", "s123@")));
+        assert_eq!(
+            address_lookup("@example.com"),
+            Some(("domain", "example.com"))
+        );
+        assert_eq!(address_lookup("@exam"), Some(("domain", "exam")));
+        for substring in ["", "@", "john", "example.com", "a b@c", "<>"] {
+            assert_eq!(address_lookup(substring), None, "{substring:?}");
+        }
+    }
 
     #[test]
     fn utc_and_csv() {

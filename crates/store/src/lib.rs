@@ -121,7 +121,7 @@ pub mod writer;
 
 pub use console::{token_hash, ApiToken, PolicyChange, Session, User};
 pub use error::{Result, StoreError};
-pub use events::{EngineVerdict, Event, EventQuery, StoredEvent};
+pub use events::{parse_time, EngineVerdict, Event, EventQuery, StoredEvent};
 pub use quarantine::{
     NewQuarantine, QuarantineItem, QuarantineQuery, QuarantineSummary, RcptStatus, Release,
     ReleaseGrant, ReleaseRecord, RELEASE_HEADER,

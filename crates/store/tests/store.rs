@@ -84,14 +84,14 @@ const T0: i64 = 1_700_000_000;
 
 async fn open_and_schema(kind: Kind) {
     let (store, db) = open(kind, "open_and_schema").await;
-    assert_eq!(store.schema_version().await.unwrap(), 4);
-    assert_eq!(Store::latest_schema_version(), 4);
+    assert_eq!(store.schema_version().await.unwrap(), 5);
+    assert_eq!(Store::latest_schema_version(), 5);
     let q = Q::new("Q1", T0);
     store.put(&q.item()).await.unwrap();
     store.close().await;
     // Reopening applies nothing new and finds the data.
     let store = Store::open(&db.url).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 4);
+    assert_eq!(store.schema_version().await.unwrap(), 5);
     assert!(store.get("Q1").await.unwrap().is_some());
     if kind == Kind::Sqlite {
         let mode: String = sqlx::query("PRAGMA journal_mode")
@@ -809,6 +809,34 @@ async fn events_query_and_export(kind: Kind) {
         })
         .await,
         ["Q-C"]
+    );
+    // With an `@`: the start of the address or domain, from the address index.
+    let by = |sender: Option<&str>, recipient: Option<&str>| EventQuery {
+        sender: sender.map(String::from),
+        recipient: recipient.map(String::from),
+        ..Default::default()
+    };
+    assert_eq!(find(by(Some("@EXAMPLE.org"), None)).await, ["Q-D", "Q-A"]);
+    assert_eq!(find(by(Some("<alice@example.org>"), None)).await, ["Q-A"]);
+    assert_eq!(
+        find(by(Some("=cmd|' /C calc'!A0@evil.test"), None)).await,
+        ["Q-B"]
+    );
+    assert!(
+        find(by(Some("lice@example.org"), None)).await.is_empty(),
+        "a prefix, not a substring"
+    );
+    assert_eq!(find(by(None, Some("CAROL@corp.test"))).await, ["Q-A"]);
+    assert_eq!(find(by(None, Some("@corp"))).await, ["Q-A"]);
+    assert_eq!(find(by(None, Some("ünïcode@exä"))).await, ["Q-C"]);
+    assert_eq!(find(by(None, Some("@exämple.test"))).await, ["Q-C"]);
+    assert_eq!(
+        find(by(Some("@example.org"), Some("@corp.test"))).await,
+        ["Q-A"]
+    );
+    assert!(
+        find(by(None, Some("@"))).await.len() == 4,
+        "a lone @ is a substring"
     );
     assert_eq!(
         find(EventQuery {

@@ -37,6 +37,16 @@ async fn main() {
         .await
         .unwrap();
     let state = AppState::new(store, Arc::new(NoGateway), WebSettings::default());
+    // As `mxguard serve` does with `[web] warm_secs` (WARM_SECS, default 60;
+    // 0: off, every first load computes its numbers).
+    let warm: u64 = std::env::var("WARM_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    tokio::spawn(mxguard_web::keep_warm(
+        state.clone(),
+        Duration::from_secs(warm),
+    ));
     let router = mxguard_web::router(state);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await

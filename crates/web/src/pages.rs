@@ -62,79 +62,7 @@ fn nonempty(pairs: &[(String, String)], k: &str) -> Option<String> {
 
 // ------------------------------------------------------------------ times
 
-/// Parses a time filter: `now`, relative (`30m`, `24h`, `7d`, `2w`),
-/// `YYYY-MM-DD[THH:MM[:SS]][Z]` (UTC) or Unix seconds.
-pub fn parse_time(s: &str, now: i64) -> Result<i64, String> {
-    let s = s.trim();
-    if s == "now" {
-        return Ok(now);
-    }
-    if let Some(unit) = s
-        .chars()
-        .last()
-        .filter(|c| c.is_ascii_alphabetic() && !s.contains('-') && *c != 'Z')
-    {
-        let n: i64 = s[..s.len() - 1]
-            .parse()
-            .map_err(|_| format!("{s:?}: expected e.g. 30m, 24h, 7d"))?;
-        let secs = match unit {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
-            _ => return Err(format!("{s:?}: unit must be s, m, h, d or w")),
-        };
-        return Ok(now - n * secs);
-    }
-    if s.bytes().all(|b| b.is_ascii_digit()) && s.len() > 8 {
-        return s.parse().map_err(|_| format!("{s:?}: bad Unix time"));
-    }
-    let bad = || format!("{s:?}: expected YYYY-MM-DD[THH:MM[:SS]], a Unix time, or 24h/7d");
-    let t = s.trim_end_matches('Z');
-    let (date, time) = match t.split_once(['T', ' ']) {
-        Some((d, t)) => (d, Some(t)),
-        None => (t, None),
-    };
-    let d: Vec<&str> = date.split('-').collect();
-    if d.len() != 3 {
-        return Err(bad());
-    }
-    let numv = |x: &str, lo: i64, hi: i64| -> Result<i64, String> {
-        let v: i64 = x.parse().map_err(|_| bad())?;
-        if v < lo || v > hi {
-            return Err(bad());
-        }
-        Ok(v)
-    };
-    let (y, m, day) = (
-        numv(d[0], 1970, 9999)?,
-        numv(d[1], 1, 12)?,
-        numv(d[2], 1, 31)?,
-    );
-    let mut secs = days_from_civil(y, m, day) * 86_400;
-    if let Some(time) = time {
-        let p: Vec<&str> = time.split(':').collect();
-        if !(2..=3).contains(&p.len()) {
-            return Err(bad());
-        }
-        secs += numv(p[0], 0, 23)? * 3600 + numv(p[1], 0, 59)? * 60;
-        if p.len() == 3 {
-            secs += numv(p[2], 0, 60)?;
-        }
-    }
-    Ok(secs)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+use mxguard_store::parse_time;
 
 fn time_filter(pairs: &[(String, String)], k: &str, now: i64) -> Result<Option<i64>, String> {
     nonempty(pairs, k)
@@ -224,6 +152,19 @@ struct DashStore {
     latency: LatencyStats,
     held: u64,
     in_period: u64,
+}
+
+/// Computes the dashboard's store numbers for `hours` now and keeps them for
+/// `keep` (see [`crate::keep_warm`]).
+pub async fn warm_dashboard(
+    state: &AppState,
+    hours: i64,
+    keep: std::time::Duration,
+) -> Result<(), StoreError> {
+    let hours = hours.clamp(1, 24 * 400);
+    let ds = std::sync::Arc::new(dash_store(state, hours).await?);
+    state.cache.put_for(format!("dash:{hours}"), ds, keep);
+    Ok(())
 }
 
 pub async fn dashboard_data(state: &AppState, hours: i64) -> Result<Dashboard, StoreError> {
@@ -1077,8 +1018,18 @@ pub async fn events(
     let mut b = String::new();
     b.push_str("<form method=\"get\" action=\"/events\" class=\"filters\">");
     b.push_str(&input("q", "Queue id or Message-ID", &pairs, "exact"));
-    b.push_str(&input("sender", "Sender", &pairs, "substring"));
-    b.push_str(&input("recipient", "Recipient", &pairs, "substring"));
+    b.push_str(&input(
+        "sender",
+        "Sender",
+        &pairs,
+        "name@ or @domain (starts with)",
+    ));
+    b.push_str(&input(
+        "recipient",
+        "Recipient",
+        &pairs,
+        "name@ or @domain (starts with)",
+    ));
     b.push_str(&input("threat", "Threat", &pairs, "substring"));
     b.push_str(&select(
         "verdict",
@@ -1384,20 +1335,36 @@ pub async fn cached_report(
     state: &AppState,
     rq: &ReportQuery,
 ) -> Result<std::sync::Arc<mxguard_store::Report>, StoreError> {
-    let key = format!(
-        "report:{}:{}:{:?}:{}:{:?}",
-        rq.since.div_euclid(3600),
-        -(-rq.until).div_euclid(3600),
-        rq.node,
-        rq.top,
-        rq.granularity
-    );
+    let key = report_key(rq);
     if let Some((r, _)) = state.cache.get::<mxguard_store::Report>(&key) {
         return Ok(r);
     }
     let r = std::sync::Arc::new(state.store.report(rq).await?);
     state.cache.put(key, r.clone());
     Ok(r)
+}
+
+/// Computes the report for `rq` now and keeps it for `keep` (see
+/// [`crate::keep_warm`]).
+pub async fn warm_report(
+    state: &AppState,
+    rq: &ReportQuery,
+    keep: std::time::Duration,
+) -> Result<(), StoreError> {
+    let r = std::sync::Arc::new(state.store.report(rq).await?);
+    state.cache.put_for(report_key(rq), r, keep);
+    Ok(())
+}
+
+fn report_key(rq: &ReportQuery) -> String {
+    format!(
+        "report:{}:{}:{:?}:{}:{:?}",
+        rq.since.div_euclid(3600),
+        -(-rq.until).div_euclid(3600),
+        rq.node,
+        rq.top,
+        rq.granularity
+    )
 }
 
 /// One section of a report as CSV (`volume`, `threats`, `engines`,
