@@ -677,3 +677,39 @@ async fn api_end_to_end_over_the_store() {
         "{b}"
     );
 }
+
+#[tokio::test]
+async fn keep_warm_serves_the_common_periods_from_the_cache() {
+    use std::time::Duration;
+    let f = fixture().await;
+    // No request cache: only what keep_warm puts there is reused.
+    let state = AppState::new(
+        f.state.store.clone(),
+        f.state.gateway.clone(),
+        WebSettings {
+            cache_ttl: Duration::ZERO,
+            ..WebSettings::default()
+        },
+    );
+    let age = |hours: i64| {
+        let st = state.clone();
+        async move {
+            mxguard_web::pages::dashboard_data(&st, hours)
+                .await
+                .unwrap()
+                .cached_secs
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(age(168).await, 0, "computed on the request");
+    let warm = tokio::spawn(mxguard_web::keep_warm(
+        state.clone(),
+        Duration::from_secs(3600),
+    ));
+    // The first round runs at once and is kept for twice the period.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(age(168).await >= 1, "7 days: from the warm entry");
+    assert!(age(24).await >= 1, "24 hours: from the warm entry");
+    assert_eq!(age(5).await, 0, "other periods: computed on the request");
+    warm.abort();
+}
