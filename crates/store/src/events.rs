@@ -103,6 +103,11 @@ pub struct EventQuery {
     pub before: Option<(i64, i64)>,
 }
 
+/// Above this many index entries for an address filter, a page of events is
+/// found by reading events newest first (the members are dense); at or below,
+/// by looking each member up.
+const DENSE_MATCHES: i64 = 5_000;
+
 /// How a sender or recipient filter uses the address index: text with an
 /// `@` is the start of an address (`john@example.com`, `s123@`,
 /// `john@exam`; angle brackets allowed): `("address", prefix)`; `@` first is
@@ -396,7 +401,46 @@ impl Store {
         Ok(())
     }
 
-    fn event_filter(&self, q: &EventQuery, sql: &mut Sql) {
+    /// Whether the address filters of `q` match so many events that reading
+    /// the events newest first and keeping the members is cheaper than
+    /// looking every member up (see [`Self::event_filter`]). Counts at most
+    /// [`DENSE_MATCHES`] index entries per filter.
+    /// Only a single address filter can be dense: two dense ones may still
+    /// meet rarely.
+    async fn dense_address_match(&self, q: &EventQuery) -> Result<bool> {
+        let filters: Vec<(i64, (&str, &str))> = [(0, &q.sender), (1, &q.recipient)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_deref().and_then(address_lookup).map(|l| (k, l)))
+            .collect();
+        if filters.len() != 1 {
+            return Ok(false);
+        }
+        for (kind, (by, value)) in filters {
+            let mut sql = Sql::new(format!(
+                "SELECT COUNT(*) AS n FROM (SELECT 1 FROM event_address WHERE {by} >= lower("
+            ));
+            sql.arg(Arg::S(value.to_string()))
+                .push(&format!(") AND {by} < lower("))
+                .arg(Arg::S(format!("{value}\u{10FFFF}")))
+                .push(") AND kind = ")
+                .arg(Arg::I(kind))
+                .push(" LIMIT ")
+                .arg(Arg::I(DENSE_MATCHES + 1))
+                .push(") m");
+            let row = sql.query(self.backend).fetch_one(&self.pool).await?;
+            if row.try_get::<i64, _>("n")? <= DENSE_MATCHES {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// `dense`: the address filters (if any) match many events: test
+    /// membership while reading events newest first (`+id`: not through the
+    /// primary key), which stops after the page's rows; otherwise each
+    /// member is looked up by id (few members, or several filters that only
+    /// meet rarely).
+    fn event_filter(&self, q: &EventQuery, sql: &mut Sql, dense: bool) {
         let like = match self.backend {
             Backend::Sqlite => " LIKE ",
             Backend::Postgres => " ILIKE ",
@@ -431,7 +475,8 @@ impl Store {
                 if let Some((by, value)) = kind.and_then(|_| address_lookup(v)) {
                     // A prefix as a range: both backends compare these
                     // columns byte-wise (SQLite's BINARY, PostgreSQL's "C").
-                    sql.push(" AND id IN (SELECT event_id FROM event_address WHERE ")
+                    sql.push(if dense { " AND +id IN" } else { " AND id IN" })
+                        .push(" (SELECT event_id FROM event_address WHERE ")
                         .push(by)
                         .push(" >= lower(")
                         .arg(Arg::S(value.to_string()))
@@ -470,8 +515,9 @@ impl Store {
     /// recipient filters that are a whole address or `@domain` read the
     /// address index; other filters scan the events of the time range.
     pub async fn events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>> {
+        let dense = q.limit.is_some() && self.dense_address_match(q).await?;
         let mut sql = Sql::new(format!("SELECT id, {COLS} FROM events"));
-        self.event_filter(q, &mut sql);
+        self.event_filter(q, &mut sql, dense);
         if let Some((t, id)) = q.before {
             sql.push(" AND (time < ")
                 .arg(Arg::I(t))
@@ -499,7 +545,7 @@ impl Store {
         let mut n = 0;
         loop {
             let mut sql = Sql::new(format!("SELECT id, {COLS} FROM events"));
-            self.event_filter(q, &mut sql);
+            self.event_filter(q, &mut sql, false);
             if let Some((t, id)) = after {
                 sql.push(" AND (time > ")
                     .arg(Arg::I(t))

@@ -27,7 +27,8 @@
 //! embedded in the binary and applied by [`Store::open`];
 //! [`Store::schema_version`] reports the newest applied. Numbering: 1
 //! quarantine, 2 events, 3 report counters, 4 the console's users,
-//! sessions, API tokens and policy history ([`console`]). A database migrated by a newer mxguard is
+//! sessions, API tokens and policy history ([`console`]), 5 the events'
+//! address index. A database migrated by a newer mxguard is
 //! refused with [`StoreError::SchemaTooNew`].
 //!
 //! ## Schema
@@ -41,6 +42,13 @@
 //! - `events`: one row per message per node (envelope, size, verdict, action,
 //!   findings and per-engine verdicts as JSON, spam score, latency, stamp
 //!   result, Message-ID), indexed by time, queue id and Message-ID.
+//! - `event_address`: one row per event and distinct address (sender kind 0,
+//!   recipients kind 1; lowercased, with the part after the first `@` as
+//!   the domain), filled by an `AFTER INSERT` trigger on `events` (so no
+//!   writer can forget it) and deleted by time with the events. A trace by
+//!   address or domain prefix is a range on its indexes (byte order on both
+//!   backends: SQLite's BINARY, a `"C"` collation on PostgreSQL); text
+//!   without `@` still scans the events of the period (`LIKE`/`ILIKE`).
 //! - Counters: see "Pre-aggregation".
 //!
 //! ## Durability
