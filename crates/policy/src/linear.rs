@@ -26,7 +26,7 @@ pub struct LinearParams {
 impl Default for LinearParams {
     fn default() -> Self {
         LinearParams {
-            rate: 8.0,
+            rate: 64.0,
             epochs: 5,
             l2: 0.0,
         }
