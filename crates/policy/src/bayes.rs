@@ -162,7 +162,7 @@ impl Model {
     pub fn train(&mut self, tokens: &Tokens, spam: bool) {
         self.count(tokens, spam);
         let v: Vec<u64> = tokens.hashes().collect();
-        self.linear.learn(&v, spam, &LinearParams::default());
+        self.linear.learn(&v, spam, &LinearParams::incremental());
     }
 
     /// A model learned from a whole set of messages at once (several
