@@ -21,8 +21,8 @@
 //! The counts are plain counts: training is adding. The linear weights are
 //! learned in passes over a batch ([`Model::learn_batch`]) or one message at
 //! a time ([`Model::train`]). Serialized as a small binary file
-//! ([`Model::to_bytes`], version 2); reading never panics, refuses anything
-//! that is not a model of this version, and says to retrain a version 1
+//! ([`Model::to_bytes`], version 3); reading never panics, refuses anything
+//! that is not a model of this version, and says to retrain a version 1 or 2
 //! model ([`ModelError::OldVersion`]).
 
 use crate::linear::{Linear, LinearParams};
@@ -38,9 +38,11 @@ const PRIOR_STRENGTH: f64 = 0.2;
 /// The prior itself (unknown_word_prob).
 const PRIOR: f64 = 0.5;
 
-const MAGIC: &[u8; 8] = b"MXGBAYS2";
-/// Models of version 1 (token counts only): refused with a message saying to retrain.
-const MAGIC_V1: &[u8; 8] = b"MXGBAYS1";
+const MAGIC: &[u8; 8] = b"MXGBAYS3";
+/// Models of older versions, refused with a message saying to retrain: 1
+/// (token counts only), 2 (linear weights learned at the old rate, which the
+/// version 3 decision cut would under-score).
+const MAGIC_OLD: [&[u8; 8]; 2] = [b"MXGBAYS1", b"MXGBAYS2"];
 
 /// How token probabilities are combined (SpamBayes' names in brackets).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -103,7 +105,7 @@ pub struct Model {
 pub enum ModelError {
     #[error("not an mxguard spam model (bad magic or version)")]
     BadMagic,
-    #[error("a spam model of an older version (token counts only): train a new one with `mxguard spam train --fresh --ham DIR --spam DIR`")]
+    #[error("a spam model made by an older mxguard: train a new one with `mxguard spam train --fresh --ham DIR --spam DIR`")]
     OldVersion,
     #[error("truncated spam model")]
     Truncated,
@@ -350,7 +352,7 @@ impl Model {
         ((s - h + 1.0) / 2.0).clamp(0.0, 1.0)
     }
 
-    /// The model as bytes: magic (version 2), message counts, the linear
+    /// The model as bytes: magic (version 3), message counts, the linear
     /// model's bias, then (token, spam count, ham count, weight) records
     /// sorted by token, all little-endian.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -373,10 +375,10 @@ impl Model {
     }
 
     /// Reads [`Model::to_bytes`] output. Never panics; memory is bounded by
-    /// the input's length. A model of version 1 is
+    /// the input's length. A model of version 1 or 2 is
     /// [`ModelError::OldVersion`] (retrain).
     pub fn from_bytes(b: &[u8]) -> Result<Model, ModelError> {
-        if b.starts_with(MAGIC_V1) {
+        if MAGIC_OLD.iter().any(|m| b.starts_with(*m)) {
             return Err(ModelError::OldVersion);
         }
         let rest = b.strip_prefix(MAGIC).ok_or(ModelError::BadMagic)?;
@@ -491,9 +493,11 @@ mod tests {
         let mut huge = b[..28].to_vec();
         huge[20..28].copy_from_slice(&u64::MAX.to_le_bytes());
         assert_eq!(Model::from_bytes(&huge), Err(ModelError::Truncated));
-        let mut old = b.clone();
-        old[..8].copy_from_slice(b"MXGBAYS1");
-        assert_eq!(Model::from_bytes(&old), Err(ModelError::OldVersion));
+        for magic in [b"MXGBAYS1", b"MXGBAYS2"] {
+            let mut old = b.clone();
+            old[..8].copy_from_slice(magic);
+            assert_eq!(Model::from_bytes(&old), Err(ModelError::OldVersion));
+        }
     }
 
     #[test]
