@@ -171,7 +171,7 @@ stop_pid() { [ -n "$1" ] || return 0; kill "$1" 2>/dev/null || true; wait "$1" 2
 cleanup() {
     stop_pid "$MX_PID"; stop_pid "$SINK_PID"
     [ $PF_UP = 1 ] && postfix -c "$PF_DIR/etc" stop >/dev/null 2>&1 || true
-    [ -n "$PF_DIR" ] && { cp "$PF_DIR/maillog" "$RUN/postfix-maillog" 2>/dev/null || true; rm -rf "$PF_DIR"; }
+    if [ -n "$PF_DIR" ]; then cp "$PF_DIR/maillog" "$RUN/postfix-maillog" 2>/dev/null || true; rm -rf "$PF_DIR"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
