@@ -846,18 +846,6 @@ fn stamp_sigs(msg: &str) -> String {
         .to_string()
 }
 
-fn wait_log(g: &Gateway, needle: &str) {
-    let t = std::time::Instant::now();
-    while !g.log_text().contains(needle) {
-        assert!(
-            t.elapsed() < WAIT,
-            "no {needle:?} in the log: {}",
-            g.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn signature_updates_reach_the_gateway_and_the_mailbox_check_without_a_restart() {
     // Signatures for "alphatoken" at start; "betatoken" arrives later.
@@ -887,7 +875,7 @@ fn signature_updates_reach_the_gateway_and_the_mailbox_check_without_a_restart()
 
     // The update lands (as freshclam or a copy would): picked up by itself.
     std::fs::write(db.join("b.ndb"), "Test.Beta:0:*:62657461746f6b656e\n").unwrap();
-    wait_log(&g, "signatures reloaded (signature files changed)");
+    g.wait_log("signatures reloaded (signature files changed)", WAIT);
     let (ok, t) = send("user@example.com", "after: betatoken");
     assert!(!ok, "{t}");
     assert!(
@@ -917,7 +905,7 @@ fn signature_updates_reach_the_gateway_and_the_mailbox_check_without_a_restart()
 
     // The databases vanish (a failed update): the running signatures stay.
     std::fs::rename(&db, tmp.path().join("gone")).unwrap();
-    wait_log(&g, "signatures not reloaded (signature files changed)");
+    g.wait_log("signatures not reloaded (signature files changed)", WAIT);
     let (ok, t) = send("user@example.com", "still betatoken");
     assert!(!ok && t.contains("Test.Beta"), "{t}");
 }
@@ -946,7 +934,7 @@ fn sigusr2_reloads_the_signatures_when_watching_is_off() {
     let (ok, t) = swaks(g.port, &["--to", "user@example.com", "--body", "betatoken"]);
     assert!(ok, "not watched, not reloaded yet: {t}");
     support::unsafe_kill(g.child.id(), "USR2");
-    wait_log(&g, "signatures reloaded (SIGUSR2)");
+    g.wait_log("signatures reloaded (SIGUSR2)", WAIT);
     let (ok, t) = swaks(g.port, &["--to", "user@example.com", "--body", "betatoken"]);
     assert!(!ok && t.contains("Test.Beta"), "{t}");
 }

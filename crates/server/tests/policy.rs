@@ -266,13 +266,13 @@ fn policy_reject_text_pass_and_reload_on_sighup() {
     )
     .unwrap();
     support::unsafe_kill(g.child.id(), "HUP");
-    wait_log(&g, "policy not reloaded", WAIT);
+    g.wait_log("policy not reloaded", WAIT);
     let (ok, _) = send_file(&g, &["user@example.com"], "a@sender.test", casino);
     assert!(!ok, "the old policy still rejects");
     // A good one is swapped in.
     std::fs::write(&pf, "[[rules]]\nname = \"NO_POKER\"\nmatch = { subject = { keywords = [\"poker\"] } }\naction = \"reject\"\n").unwrap();
     support::unsafe_kill(g.child.id(), "HUP");
-    wait_log(&g, "policy reloaded", WAIT);
+    g.wait_log("policy reloaded", WAIT);
     let (ok, t) = send_file(&g, &["user@example.com"], "a@sender.test", casino);
     assert!(ok, "casino is allowed now: {t}");
     let poker = casino.replace("Casino", "Poker");
@@ -281,18 +281,6 @@ fn policy_reject_text_pass_and_reload_on_sighup() {
         !ok && t.contains("554 5.7.1 Message rejected by policy"),
         "{t}"
     );
-}
-
-fn wait_log(g: &Gateway, what: &str, wait: Duration) {
-    let t = std::time::Instant::now();
-    while !g.log_text().contains(what) {
-        assert!(
-            t.elapsed() < wait,
-            "no {what:?} in the log:\n{}",
-            g.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -353,7 +341,7 @@ fn released_spam_is_learned_as_ham_and_reports_reload_the_model() {
         train.join("spam").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    wait_log(&g, "spam model changed: reloaded on=true", WAIT);
+    g.wait_log("spam model changed: reloaded on=true", WAIT);
 
     let spam = format!(
         "From: x@sender.test\r\nTo: user@example.com\r\nSubject: offer\r\n\r\n{spam_text}\r\n"

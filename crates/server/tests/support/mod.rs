@@ -91,6 +91,19 @@ impl Gateway {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits up to `wait` for `what` to appear in the log.
+    pub fn wait_log(&self, what: &str, wait: Duration) {
+        let t = Instant::now();
+        while !self.log_text().contains(what) {
+            assert!(
+                t.elapsed() < wait,
+                "no {what:?} in the log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Files in a user's Maildir `new/`, waiting up to `wait` for at least `n`.
     pub fn maildir(&self, user: &str, n: usize, wait: Duration) -> Vec<Vec<u8>> {
         let dir = self.data().join("maildir").join(user).join("new");
