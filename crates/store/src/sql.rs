@@ -108,7 +108,15 @@ fn bind_all(
             Arg::I(v) => q.bind(v),
             Arg::S(v) => q.bind(clean_owned(v)),
             Arg::OS(v) => q.bind(v.map(clean_owned)),
-            Arg::OF(v) => q.bind(v),
+            // sqlx 0.9's `Any` driver turns a NULL of type f64 into a
+            // PostgreSQL float4 NULL and a NULL f32 into float8 (its Real
+            // and Double are swapped in AnyArguments::convert_into). A
+            // statement first prepared with a float4 NULL then refuses every
+            // f64 on that connection. A missing value is therefore bound as
+            // `Option<f32>::None`, which arrives as float8 like the present
+            // values (test `null_then_present_spam_scores` guards this).
+            Arg::OF(Some(v)) => q.bind(v),
+            Arg::OF(None) => q.bind(Option::<f32>::None),
         };
     }
     q

@@ -971,6 +971,26 @@ async fn events_query_and_export(kind: Kind) {
 }
 both!(events_query_and_export);
 
+/// A missing spam score and a present one go through the same statement on
+/// the same connection (regression: sqlx 0.9's `Any` driver sends a NULL
+/// f64 as float4, and PostgreSQL then refused every later score on that
+/// connection with "incorrect binary data format": events were lost).
+async fn null_then_present_spam_scores(kind: Kind) {
+    let (store, _db) = open(kind, "null_then_present_spam_scores").await;
+    for i in 0..20i64 {
+        let mut e = event(&format!("S{i:02}"), T0 + i);
+        e.spam_score = (i % 2 == 1).then_some(i as f64 + 0.25);
+        store.insert_events(std::slice::from_ref(&e)).await.unwrap();
+    }
+    let all = store.events(&EventQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 20);
+    for s in all {
+        let i: i64 = s.event.queue_id[1..].parse().unwrap();
+        assert_eq!(s.event.spam_score, (i % 2 == 1).then_some(i as f64 + 0.25));
+    }
+}
+both!(null_then_present_spam_scores);
+
 /// A domain with more events than the dense threshold (5,000): pages are
 /// found reading newest first; the same answers as the sparse way.
 async fn address_search_dense_and_sparse(kind: Kind) {
