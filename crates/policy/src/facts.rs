@@ -75,6 +75,10 @@ pub struct MessageFacts {
     pub size: usize,
     /// Heuristic findings of the walk (limits, encrypted content...).
     pub findings: Vec<Finding>,
+    /// Some HTML part, the body or an attachment, holds a form with a
+    /// password field (see [`html_form_password`]): mail from a bank or a
+    /// mail provider never asks for a password in the message itself.
+    pub html_form_password: bool,
     /// Sender authentication and DNS reputation, when the front-end ran
     /// the checks (`mxguard-auth`) and set them; never set by gathering.
     /// Auth, DNSBL and URIBL tests read them (see [`crate::auth`]).
@@ -239,6 +243,8 @@ impl Visitor for FactsCollector<'_> {
     fn object(&mut self, obj: &ScanObject<'_>) -> Flow {
         let f = &mut *self.facts;
         let html = matches!(obj.file_type, FileType::Html | FileType::HtmlUtf16);
+        let form_password = html && html_form_password(&obj.data);
+        f.html_form_password |= form_password;
         if let Some(t) = &obj.text {
             let room = MAX_TEXT.saturating_sub(self.text_bytes);
             if room > 0 {
@@ -279,7 +285,7 @@ impl Visitor for FactsCollector<'_> {
                 location: obj.location.clone(),
                 nested,
                 is_text: named_text,
-                html_form_password: html && html_form_password(&obj.data),
+                html_form_password: form_password,
             });
         }
         let room = MAX_LINKS.saturating_sub(f.links.len());

@@ -40,9 +40,24 @@ pub(crate) struct Brand {
     pub folded: String,
 }
 
-/// The folded form of a label without spaces.
+/// Letter pairs that read as one letter in most fonts (Unicode's
+/// confusables list has `rn` → `m`; `vv` → `w` and `cl` → `d` are the
+/// other two phishers use). Both the brand and the host are rewritten
+/// with them before comparing, so a brand that contains a pair itself
+/// still matches its own spelling.
+pub const VISUAL_PAIRS: &[(&str, &str)] = &[("rn", "m"), ("vv", "w"), ("cl", "d")];
+
+/// The folded form of a label without spaces, visual letter pairs read
+/// as the letter they imitate.
 fn compact_fold(folder: &mut Folder, label: &str) -> String {
-    folder.fold(label).replace(' ', "")
+    // Pairs first: folding reads `l` as `i` (for `1`), which would hide `cl`.
+    let mut s = label.to_lowercase();
+    for (pair, one) in VISUAL_PAIRS {
+        if s.contains(pair) {
+            s = s.replace(pair, one);
+        }
+    }
+    folder.fold(&s).replace(' ', "")
 }
 
 impl Brand {
@@ -163,7 +178,9 @@ pub(crate) fn run_checks(
                 }
                 hit
             }
-            PhishCheck::HtmlLoginForm => facts.attachments.iter().any(|a| a.html_form_password),
+            PhishCheck::HtmlLoginForm => {
+                facts.html_form_password || facts.attachments.iter().any(|a| a.html_form_password)
+            }
         };
         if hit {
             hits.insert(*check);
@@ -177,7 +194,15 @@ mod tests {
     use super::*;
 
     fn brands() -> Vec<Brand> {
-        ["paypal.com", "microsoft.com", "ups.com", "deutsche-bank.de"]
+        [
+            "paypal.com",
+            "microsoft.com",
+            "ups.com",
+            "deutsche-bank.de",
+            "amazon.com",
+            "wellsfargo.com",
+            "dropbox.com",
+        ]
             .iter()
             .map(|b| Brand::new(b))
             .collect()
@@ -195,6 +220,10 @@ mod tests {
             "pаypal.com",
             "rnicrosoft.com",
             "micros0ft.net",
+            "arnazon.com",
+            "vvellsfargo.com",
+            "clropbox.com",
+            "www.amazon.com.arnazon-login.test",
             "ups-tracking.test",
         ] {
             assert!(imitates(host, &b, &mut f), "{host}");
@@ -206,6 +235,10 @@ mod tests {
             "example.com",
             "ops.com",
             "deutsche-bank.de",
+            "amazon.com",
+            "wellsfargo.com",
+            "modern.com",
+            "dropboxes.test",
             "10.0.0.1",
         ] {
             assert!(!imitates(host, &b, &mut f), "{host}");
