@@ -38,26 +38,33 @@ pub(crate) struct Brand {
     pub reg: String,
     pub label: String,
     pub folded: String,
+    pub visual: String,
 }
 
 /// Letter pairs that read as one letter in most fonts (Unicode's
 /// confusables list has `rn` → `m`; `vv` → `w` and `cl` → `d` are the
 /// other two phishers use). Both the brand and the host are rewritten
-/// with them before comparing, so a brand that contains a pair itself
-/// still matches its own spelling.
+/// with them, so a brand that contains a pair itself still matches its
+/// own spelling. Only an exact match of the rewritten forms counts: the
+/// edit-distance check compares the plain folded forms (rewriting, then
+/// allowing a typo, made `carnell` a look-alike of `ameli`).
 pub const VISUAL_PAIRS: &[(&str, &str)] = &[("rn", "m"), ("vv", "w"), ("cl", "d")];
 
-/// The folded form of a label without spaces, visual letter pairs read
-/// as the letter they imitate.
+/// The folded form of a label without spaces.
 fn compact_fold(folder: &mut Folder, label: &str) -> String {
-    // Pairs first: folding reads `l` as `i` (for `1`), which would hide `cl`.
+    folder.fold(label).replace(' ', "")
+}
+
+/// [`compact_fold`] with visual letter pairs read as the letter they
+/// imitate (pairs first: folding reads `l` as `i`, which would hide `cl`).
+fn visual_fold(folder: &mut Folder, label: &str) -> String {
     let mut s = label.to_lowercase();
     for (pair, one) in VISUAL_PAIRS {
         if s.contains(pair) {
             s = s.replace(pair, one);
         }
     }
-    folder.fold(&s).replace(' ', "")
+    compact_fold(folder, &s)
 }
 
 impl Brand {
@@ -65,8 +72,15 @@ impl Brand {
         let d = domain.trim().trim_end_matches('.').to_lowercase();
         let reg = registrable(&d).to_string();
         let label = registrable_label(&d).to_string();
-        let folded = compact_fold(&mut Folder::new(), &label);
-        Brand { reg, label, folded }
+        let mut folder = Folder::new();
+        let folded = compact_fold(&mut folder, &label);
+        let visual = visual_fold(&mut folder, &label);
+        Brand {
+            reg,
+            label,
+            folded,
+            visual,
+        }
     }
 }
 
@@ -78,11 +92,12 @@ pub(crate) fn imitates(host: &str, brands: &[Brand], folder: &mut Folder) -> boo
         return false;
     }
     let folded = compact_fold(folder, label);
+    let visual = visual_fold(folder, label);
     brands.iter().any(|b| {
         if reg == b.reg {
             return false;
         }
-        if label != b.label && folded == b.folded {
+        if label != b.label && (folded == b.folded || visual == b.visual) {
             return true;
         }
         let n = b.folded.chars().count();
@@ -202,6 +217,7 @@ mod tests {
             "amazon.com",
             "wellsfargo.com",
             "dropbox.com",
+            "ameli.fr",
         ]
             .iter()
             .map(|b| Brand::new(b))
@@ -238,6 +254,8 @@ mod tests {
             "amazon.com",
             "wellsfargo.com",
             "modern.com",
+            "brian.carnell.com",
+            "ameli.test",
             "dropboxes.test",
             "10.0.0.1",
         ] {
