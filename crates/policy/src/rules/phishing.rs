@@ -219,9 +219,9 @@ mod tests {
             "dropbox.com",
             "ameli.fr",
         ]
-            .iter()
-            .map(|b| Brand::new(b))
-            .collect()
+        .iter()
+        .map(|b| Brand::new(b))
+        .collect()
     }
 
     #[test]
