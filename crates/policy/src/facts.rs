@@ -229,14 +229,34 @@ fn html_tags(data: &[u8]) -> Vec<String> {
 /// UTF-16 HTML works too), ASCII case ignored. Scans at most
 /// [`MAX_FORM_SCAN`] bytes; never panics.
 pub fn html_form_password(data: &[u8]) -> bool {
-    let data = &data[..data.len().min(MAX_FORM_SCAN)];
-    let squeezed: Vec<u8> = data
-        .iter()
-        .filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'\'' | 0))
-        .map(|b| b.to_ascii_lowercase())
-        .collect();
-    let finder = |needle: &[u8]| memchr::memmem::find(&squeezed, needle).is_some();
-    finder(b"<form") && finder(b"type=password")
+    // One pass, no copy: both needles start with a byte that occurs in them
+    // only once, so on a mismatch a match can only restart at that byte.
+    fn advance(state: &mut usize, needle: &[u8], b: u8) -> bool {
+        if *state < needle.len() {
+            *state = if needle[*state] == b {
+                *state + 1
+            } else {
+                usize::from(needle[0] == b)
+            };
+        }
+        *state == needle.len()
+    }
+    const FORM: &[u8] = b"<form";
+    const PASSWORD: &[u8] = b"type=password";
+    let (mut form, mut password) = (0, 0);
+    let (mut has_form, mut has_password) = (false, false);
+    for &b in &data[..data.len().min(MAX_FORM_SCAN)] {
+        if matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'\'' | 0) {
+            continue;
+        }
+        let b = b.to_ascii_lowercase();
+        has_form |= advance(&mut form, FORM, b);
+        has_password |= advance(&mut password, PASSWORD, b);
+        if has_form && has_password {
+            return true;
+        }
+    }
+    false
 }
 
 impl Visitor for FactsCollector<'_> {
@@ -314,6 +334,32 @@ mod tests {
             text: true,
             ..Default::default()
         })
+    }
+
+    #[test]
+    fn login_forms() {
+        for yes in [
+            &b"<FORM action=x><input TYPE = 'Password'></form>"[..],
+            b"<input type=\"password\"> ... < form >",
+            b"<<form><ttype=password>",
+            // Spaces are dropped by design (`< form`, `type = password`).
+            b"<for m><input type=passwor d>x",
+            "<form><input type=password>"
+                .encode_utf16()
+                .flat_map(|u| u.to_le_bytes())
+                .collect::<Vec<u8>>()
+                .leak(),
+        ] {
+            assert!(html_form_password(yes), "{}", String::from_utf8_lossy(yes));
+        }
+        for no in [
+            &b"<form><input type=text></form>"[..],
+            b"<p>type=password</p>",
+            b"<formtype=passwor",
+            b"",
+        ] {
+            assert!(!html_form_password(no), "{}", String::from_utf8_lossy(no));
+        }
     }
 
     #[test]
