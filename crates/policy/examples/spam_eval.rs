@@ -49,6 +49,7 @@ fn lin_params() -> LinearParams {
         rate: env_f("LR_RATE", d.rate),
         epochs: env_f("LR_EPOCHS", d.epochs as f64) as usize,
         l2: env_f("LR_L2", d.l2),
+        ensemble: env_f("LR_ENSEMBLE", d.ensemble as f64) as usize,
     }
 }
 
