@@ -8,9 +8,10 @@
 //! messages in an order that interleaves ham and spam (an online learner
 //! must not see all ham, then all spam), and averages the weights of
 //! several such runs, each in its own order (the large steps leave noise
-//! that depends on the order; the average keeps one model of the same size). Learning one message later (a
-//! report, a release) is one gradient step, repeated while the message is
-//! still on the wrong side of the margin ([`Linear::learn`]).
+//! that depends on the order; the average keeps one model of the same
+//! size). Learning one message later (a report, a release) is one gradient
+//! step, repeated while the message is still on the wrong side of the
+//! margin ([`Linear::learn`]).
 
 use std::collections::HashMap;
 
