@@ -65,6 +65,19 @@ pub struct Linear {
     pub(crate) w: HashMap<u64, f32>,
 }
 
+/// Fixed-point scale of the ensemble's sums (2^32: far below an f32's
+/// precision at the weights' magnitudes, far from overflowing an i64).
+const FIXED: f64 = 4_294_967_296.0;
+
+fn to_fixed(w: f32) -> i64 {
+    (f64::from(w) * FIXED).round() as i64
+}
+
+/// The mean of `runs` weights added up by [`to_fixed`].
+fn from_fixed(sum: i64, runs: usize) -> f32 {
+    (sum as f64 / FIXED / runs as f64) as f32
+}
+
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
@@ -110,25 +123,63 @@ impl Linear {
     /// noise that large steps in one particular order leave in the weights.
     /// Deterministic: the same batch gives the same weights.
     pub fn train_batch(&mut self, set: &[(Vec<u64>, bool)], p: &LinearParams) {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.train_batch_on(set, p, threads);
+    }
+
+    /// [`Linear::train_batch`] with the runs spread over `threads` threads.
+    /// The runs' weights are added up in fixed point (integer addition
+    /// does not depend on the order), so the result is the same for any
+    /// number of threads.
+    fn train_batch_on(&mut self, set: &[(Vec<u64>, bool)], p: &LinearParams, threads: usize) {
         let runs = p.ensemble.max(1);
         if runs == 1 {
             self.run(set, p, 0);
             return;
         }
-        let start = self.clone();
-        let share = 1.0 / runs as f32;
-        let mut sum: HashMap<u64, f32> = HashMap::with_capacity(start.w.len());
-        let mut bias = 0f32;
-        for r in 0..runs {
-            let mut m = start.clone();
-            m.run(set, p, r as u64);
-            for (h, w) in m.w {
-                *sum.entry(h).or_insert(0.0) += w * share;
+        let threads = threads.clamp(1, runs);
+        let start = &*self;
+        let partial = |t: usize| {
+            let mut sum: HashMap<u64, i64> = HashMap::with_capacity(start.w.len());
+            let mut bias = 0i64;
+            for r in (t..runs).step_by(threads) {
+                let mut m = start.clone();
+                m.run(set, p, r as u64);
+                for (h, w) in m.w {
+                    *sum.entry(h).or_insert(0) += to_fixed(w);
+                }
+                bias += to_fixed(m.bias);
             }
-            bias += m.bias * share;
+            (sum, bias)
+        };
+        let parts: Vec<(HashMap<u64, i64>, i64)> = if threads == 1 {
+            vec![partial(0)]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads).map(|t| s.spawn(move || partial(t))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        };
+        let mut sum: HashMap<u64, i64> = HashMap::new();
+        let mut bias = 0i64;
+        for (part, b) in parts {
+            if sum.is_empty() {
+                sum = part;
+            } else {
+                for (h, w) in part {
+                    *sum.entry(h).or_insert(0) += w;
+                }
+            }
+            bias += b;
         }
-        self.w = sum;
-        self.bias = bias;
+        self.w = sum
+            .into_iter()
+            .map(|(h, w)| (h, from_fixed(w, runs)))
+            .collect();
+        self.bias = from_fixed(bias, runs);
     }
 
     /// `epochs` passes over `set` in the interleaved order of run `run`.
@@ -233,6 +284,12 @@ mod tests {
         b.run(&set, &one, 0);
         assert_eq!(a, b);
         assert_ne!(a, l, "ten runs in ten orders average to other weights");
+        // The same weights on any number of threads.
+        for threads in [1, 3, 16] {
+            let mut t = Linear::default();
+            t.train_batch_on(&set, &LinearParams::default(), threads);
+            assert_eq!(t, l, "{threads} threads");
+        }
         let mut l2 = l.clone();
         l2.learn(&[3], true, &LinearParams::incremental());
         assert!(l2.margin(&[3]) >= 2.0);
